@@ -1,0 +1,412 @@
+//! MNIST: finding the files, reading them as a burn-dataset `Dataset<MnistItem>`, splitting them
+//! as network.py does and batching each split once into tensors.
+//!
+//! The data is small (50,000 × 784 floats is 157 MB), so each split becomes one tensor when the
+//! run starts, and a training step only slices it: there is no per-item work in the hot loop.
+
+use std::panic;
+use std::path::{Path, PathBuf};
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use burn::data::dataset::vision::{MnistDataset, MnistItem};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use crate::idx::{self, IdxError, IdxImages};
+
+/// Side of an MNIST image in pixels.
+pub const IMAGE_SIDE: usize = 28;
+/// Inputs of the network: one per pixel.
+pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
+/// Digits 0 to 9.
+pub const NUM_CLASSES: usize = 10;
+
+/// The four MNIST files, by their official names (a `.gz` suffix is also accepted).
+pub const MNIST_FILES: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS];
+const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+
+/// burn-dataset's MNIST cache: each split's folder, image file and label file.
+const CACHE_SPLITS: [(&str, &str, &str); 2] = [
+    ("train", TRAIN_IMAGES, TRAIN_LABELS),
+    ("test", TEST_IMAGES, TEST_LABELS),
+];
+
+/// The team's offline copy, beside this repository; tried when burn-dataset's cache is empty.
+const SHARED_COPY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mnist");
+
+const HOW_TO_GET_MNIST: &str = "get MNIST by running once with network access and no --data-dir \
+     (burn-dataset downloads it), or put the four files train-images-idx3-ubyte, \
+     train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (gzipped or \
+     not) in a folder and pass --data-dir FOLDER";
+
+/// MNIST could not be found or read.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The `--data-dir` folder does not exist.
+    #[error("data folder {} does not exist; {HOW_TO_GET_MNIST}", .0.display())]
+    MissingFolder(PathBuf),
+    /// The folder lacks some of the four files.
+    #[error("data folder {} is missing {}; {HOW_TO_GET_MNIST}", .dir.display(), .missing.join(", "))]
+    MissingFiles {
+        /// The folder.
+        dir: PathBuf,
+        /// The files not found there.
+        missing: Vec<String>,
+    },
+    /// A file is malformed.
+    #[error(transparent)]
+    Idx(#[from] IdxError),
+    /// Images and labels disagree on the number of items.
+    #[error("{}: {images} images, but {} holds {labels} labels", .images_path.display(), .labels_path.display())]
+    CountMismatch {
+        /// The image file.
+        images_path: PathBuf,
+        /// Items in it.
+        images: usize,
+        /// The label file.
+        labels_path: PathBuf,
+        /// Labels in it.
+        labels: usize,
+    },
+    /// burn-dataset's download failed (no network, most likely).
+    #[error("MNIST is not in burn-dataset's cache ({}) and downloading it failed ({reason}); {HOW_TO_GET_MNIST}", .cache.display())]
+    Download {
+        /// burn-dataset's MNIST cache folder.
+        cache: PathBuf,
+        /// What the downloader said.
+        reason: String,
+    },
+}
+
+/// Where a run's MNIST files were found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MnistSource {
+    /// A folder of IDX files: `--data-dir`, `[data] dir`, or the team's offline copy.
+    Folder(PathBuf),
+    /// burn-dataset's cache, `<cache dir>/burn-dataset/mnist/{train,test}/`, read by
+    /// `MnistDataset` and filled by it when missing.
+    BurnCache,
+}
+
+impl std::fmt::Display for MnistSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MnistSource::Folder(dir) => write!(f, "{}", dir.display()),
+            MnistSource::BurnCache => {
+                write!(f, "burn-dataset cache ({})", burn_cache().display())
+            }
+        }
+    }
+}
+
+/// burn-dataset's MNIST folder (the same `dirs` lookup `MnistDataset` makes).
+fn burn_cache() -> PathBuf {
+    dirs::cache_dir()
+        .unwrap_or_default()
+        .join("burn-dataset")
+        .join("mnist")
+}
+
+/// The train and test files of MNIST, checked and readable as burn-dataset items.
+pub struct MnistFiles {
+    /// Where they came from.
+    pub source: MnistSource,
+    /// The 60,000 training images (train and validation).
+    pub train: Box<dyn Dataset<MnistItem>>,
+    /// The 10,000 official test images.
+    pub test: Box<dyn Dataset<MnistItem>>,
+}
+
+impl MnistFiles {
+    /// Finds and reads MNIST: the folder given, else burn-dataset's cache when complete, else the
+    /// team's offline copy beside the repository when present, else a download through
+    /// `MnistDataset`.
+    pub fn open(dir: Option<&Path>) -> Result<Self, DataError> {
+        if let Some(dir) = dir {
+            return Self::read_folder(dir);
+        }
+        let cache = burn_cache();
+        let cached = CACHE_SPLITS.iter().all(|(split, images, labels)| {
+            [images, labels]
+                .iter()
+                .all(|name| cache.join(split).join(name).is_file())
+        });
+        if !cached && Path::new(SHARED_COPY).is_dir() {
+            return Self::read_folder(Path::new(SHARED_COPY));
+        }
+        Self::read_burn_cache(&cache, cached)
+    }
+
+    /// Reads a folder holding the four files, gzipped or not.
+    fn read_folder(dir: &Path) -> Result<Self, DataError> {
+        if !dir.is_dir() {
+            return Err(DataError::MissingFolder(dir.to_path_buf()));
+        }
+        let found = |name: &str| {
+            [name.to_string(), format!("{name}.gz")]
+                .into_iter()
+                .map(|n| dir.join(n))
+                .find(|p| p.is_file())
+        };
+        let missing: Vec<String> = MNIST_FILES
+            .iter()
+            .filter(|n| found(n).is_none())
+            .map(|n| n.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(DataError::MissingFiles {
+                dir: dir.to_path_buf(),
+                missing,
+            });
+        }
+        let split = |images: &str, labels: &str| {
+            let (images, labels) = (found(images).unwrap(), found(labels).unwrap());
+            read_split(&images, &labels).map(|d| Box::new(d) as Box<dyn Dataset<MnistItem>>)
+        };
+        Ok(Self {
+            source: MnistSource::Folder(dir.to_path_buf()),
+            train: split(TRAIN_IMAGES, TRAIN_LABELS)?,
+            test: split(TEST_IMAGES, TEST_LABELS)?,
+        })
+    }
+
+    /// Reads burn-dataset's cache through `MnistDataset`, downloading it first when incomplete.
+    ///
+    /// `MnistDataset` panics on a failed download or a bad file, so the download runs under
+    /// `catch_unwind`, and the cached files are checked by [`idx`] before `MnistDataset` reads
+    /// them.
+    fn read_burn_cache(cache: &Path, cached: bool) -> Result<Self, DataError> {
+        if !cached {
+            quietly(|| (MnistDataset::train(), MnistDataset::test())).map_err(|reason| {
+                DataError::Download {
+                    cache: cache.to_path_buf(),
+                    reason,
+                }
+            })?;
+        }
+        for (split, images, labels) in CACHE_SPLITS {
+            let folder = cache.join(split);
+            read_split(&folder.join(images), &folder.join(labels))?;
+        }
+        Ok(Self {
+            source: MnistSource::BurnCache,
+            train: Box::new(MnistDataset::train()),
+            test: Box::new(MnistDataset::test()),
+        })
+    }
+}
+
+/// Runs `f`, turning a panic into its message without printing it.
+fn quietly<T>(f: impl FnOnce() -> T + panic::UnwindSafe) -> Result<T, String> {
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
+    let result = panic::catch_unwind(f);
+    panic::set_hook(previous);
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown error".into())
+    })
+}
+
+/// Reads and cross-checks one split's image and label files.
+fn read_split(images_path: &Path, labels_path: &Path) -> Result<IdxDataset, DataError> {
+    let images = idx::read_images(images_path, IMAGE_SIDE, IMAGE_SIDE)?;
+    let labels = idx::read_labels(labels_path, NUM_CLASSES)?;
+    if images.len() != labels.len() {
+        return Err(DataError::CountMismatch {
+            images_path: images_path.to_path_buf(),
+            images: images.len(),
+            labels_path: labels_path.to_path_buf(),
+            labels: labels.len(),
+        });
+    }
+    Ok(IdxDataset { images, labels })
+}
+
+/// burn-dataset's `Dataset<MnistItem>` over IDX files read by [`idx`]: the same items
+/// `MnistDataset` yields, from any folder.
+pub struct IdxDataset {
+    images: IdxImages,
+    labels: Vec<u8>,
+}
+
+impl Dataset<MnistItem> for IdxDataset {
+    fn get(&self, index: usize) -> Result<MnistItem, burn::data::dataset::DatasetError> {
+        let mut image = [[0f32; IMAGE_SIDE]; IMAGE_SIDE];
+        for (row, pixels) in image
+            .iter_mut()
+            .zip(self.images.image(index).chunks(IMAGE_SIDE))
+        {
+            for (value, &pixel) in row.iter_mut().zip(pixels) {
+                *value = f32::from(pixel);
+            }
+        }
+        Ok(MnistItem {
+            image,
+            label: self.labels[index],
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+}
+
+/// A set of examples as tensors: a mini-batch, or a whole split.
+#[derive(Debug, Clone)]
+pub struct MnistBatch {
+    /// Pixels scaled to [0, 1]: `[n, 784]`.
+    pub images: Tensor<2>,
+    /// Digits: `[n]`.
+    pub labels: Tensor<1, Int>,
+    /// The digits one-hot, network.py's y vectors: `[n, 10]`.
+    pub targets: Tensor<2>,
+}
+
+impl MnistBatch {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.dims()[0]
+    }
+
+    /// Whether there is no example.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The examples `range`, in order.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Self {
+        Self {
+            images: self.images.clone().slice(range.clone()),
+            labels: self.labels.clone().slice(range.clone()),
+            targets: self.targets.clone().slice(range),
+        }
+    }
+
+    /// The examples at `order`, in that order: one gather per epoch gives the shuffled epoch.
+    pub fn permute(&self, order: &[usize]) -> Self {
+        let device = self.labels.device();
+        let order: Vec<i64> = order.iter().map(|&i| i as i64).collect();
+        let indices =
+            Tensor::<1, Int>::from_data(TensorData::new(order.clone(), [order.len()]), &device);
+        Self {
+            images: self.images.clone().select(0, indices.clone()),
+            labels: self.labels.clone().select(0, indices.clone()),
+            targets: self.targets.clone().select(0, indices),
+        }
+    }
+}
+
+/// Turns burn-dataset items into an [`MnistBatch`]: pixels divided by 255, labels one-hot.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MnistBatcher;
+
+impl Batcher<MnistItem, MnistBatch> for MnistBatcher {
+    fn batch(&self, items: Vec<MnistItem>, device: &Device) -> MnistBatch {
+        let n = items.len();
+        let mut pixels = Vec::with_capacity(n * IMAGE_PIXELS);
+        let mut labels = Vec::with_capacity(n);
+        let mut targets = vec![0f32; n * NUM_CLASSES];
+        for (i, item) in items.iter().enumerate() {
+            pixels.extend(item.image.iter().flatten().map(|p| p / 255.0));
+            labels.push(i64::from(item.label));
+            targets[i * NUM_CLASSES + usize::from(item.label)] = 1.0;
+        }
+        MnistBatch {
+            images: Tensor::from_data(TensorData::new(pixels, [n, IMAGE_PIXELS]), device),
+            labels: Tensor::from_data(TensorData::new(labels, [n]), device),
+            targets: Tensor::from_data(TensorData::new(targets, [n, NUM_CLASSES]), device),
+        }
+    }
+}
+
+/// The three splits of a run, each one tensor batch.
+#[derive(Debug, Clone)]
+pub struct MnistSplits {
+    /// The first `60,000 − validation_size` training images, on the training (autodiff) device.
+    pub train: MnistBatch,
+    /// The last `validation_size` training images, on the evaluation device.
+    pub validation: MnistBatch,
+    /// The official test set, on the evaluation device.
+    pub test: MnistBatch,
+}
+
+impl MnistFiles {
+    /// Splits as network.py does: train is the first `len − validation_size` training images,
+    /// validation the rest, test the test file.
+    pub fn splits(
+        &self,
+        validation_size: usize,
+        train_device: &Device,
+        eval_device: &Device,
+    ) -> MnistSplits {
+        let train_size = self.train.len() - validation_size;
+        let batch = |dataset: &dyn Dataset<MnistItem>, range: std::ops::Range<usize>, device| {
+            let items = range
+                .map(|i| dataset.get(i).expect("index in range"))
+                .collect();
+            MnistBatcher.batch(items, device)
+        };
+        MnistSplits {
+            train: batch(self.train.as_ref(), 0..train_size, train_device),
+            validation: batch(
+                self.train.as_ref(),
+                train_size..self.train.len(),
+                eval_device,
+            ),
+            test: batch(self.test.as_ref(), 0..self.test.len(), eval_device),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_folder_says_how_to_get_mnist() {
+        let message = MnistFiles::open(Some(Path::new("/no/such/folder")))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            message.contains("/no/such/folder does not exist"),
+            "{message}"
+        );
+        assert!(message.contains("--data-dir"), "{message}");
+    }
+
+    #[test]
+    fn missing_files_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t10k-labels-idx1-ubyte.gz"), b"").unwrap();
+        let message = MnistFiles::open(Some(dir.path()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            message.contains(
+                "missing train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte;"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn batcher_scales_pixels_and_encodes_labels() {
+        let mut image = [[0f32; IMAGE_SIDE]; IMAGE_SIDE];
+        image[0][1] = 255.0;
+        let batch = MnistBatcher.batch(vec![MnistItem { image, label: 3 }], &Device::flex());
+        assert_eq!(batch.images.dims(), [1, IMAGE_PIXELS]);
+        let pixels = batch.images.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(&pixels[..3], &[0.0, 1.0, 0.0]);
+        let targets = batch.targets.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(targets, [0., 0., 0., 1., 0., 0., 0., 0., 0., 0.]);
+    }
+}

@@ -1,0 +1,26 @@
+//! digits: a multilayer perceptron that learns to read handwritten digits (MNIST), built on
+//! Burn.
+//!
+//! It trains the two classic seed networks, Michael Nielsen's `network.py` (a sigmoid
+//! `[784, 30, 10]` with the quadratic cost) and *Deep Learning from Scratch*'s `TwoLayerNet`
+//! (784-50-10, ReLU, softmax cross-entropy), from a TOML description of the run. Unlike the
+//! originals there is no hand-written backprop: every gradient comes from Burn's autodiff.
+//!
+//! ```no_run
+//! use digits::run::{Overrides, Run};
+//!
+//! let run = Run::prepare("configs/nielsen.toml".as_ref(), &Overrides::default(), false)?;
+//! let summary = run.train(|epoch| println!("{epoch}"))?;
+//! println!("best: {:?}", summary.best());
+//! # anyhow::Ok(())
+//! ```
+
+pub mod backend;
+pub mod config;
+pub mod cost;
+pub mod data;
+pub mod idx;
+pub mod metrics;
+pub mod model;
+pub mod run;
+pub mod training;

@@ -1,0 +1,119 @@
+//! What an epoch measured, as a log line and as a row of `metrics.csv`.
+
+use std::fmt;
+
+/// The header of `metrics.csv`. Accuracies are fractions; `seconds` is the wall time of the
+/// epoch's training pass.
+pub const CSV_HEADER: &str = "epoch,train_loss,validation_accuracy,test_accuracy,seconds";
+
+/// One epoch's results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean cost per training example over the epoch, measured during training.
+    pub train_loss: f64,
+    /// Validation examples classified correctly after the epoch.
+    pub validation_correct: usize,
+    /// Validation examples.
+    pub validation_total: usize,
+    /// Test examples classified correctly after the epoch.
+    pub test_correct: usize,
+    /// Test examples.
+    pub test_total: usize,
+    /// Wall time of the training pass.
+    pub seconds: f64,
+}
+
+impl EpochMetrics {
+    /// Validation accuracy as a fraction.
+    pub fn validation_accuracy(&self) -> f64 {
+        self.validation_correct as f64 / self.validation_total as f64
+    }
+
+    /// Test accuracy as a fraction.
+    pub fn test_accuracy(&self) -> f64 {
+        self.test_correct as f64 / self.test_total as f64
+    }
+
+    /// The row of `metrics.csv`, in [`CSV_HEADER`]'s order.
+    pub fn csv_row(&self) -> String {
+        format!(
+            "{},{},{},{},{:.3}",
+            self.epoch,
+            self.train_loss,
+            self.validation_accuracy(),
+            self.test_accuracy(),
+            self.seconds
+        )
+    }
+}
+
+impl fmt::Display for EpochMetrics {
+    /// network.py's line, with validation, loss and time added:
+    /// `Epoch 12: test 9512 / 10000 (95.12%)  validation 9561 / 10000  loss 0.0213  3.1 s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Epoch {}: test {} / {} ({:.2}%)  validation {} / {}  loss {:.4}  {:.1} s",
+            self.epoch,
+            self.test_correct,
+            self.test_total,
+            100.0 * self.test_accuracy(),
+            self.validation_correct,
+            self.validation_total,
+            self.train_loss,
+            self.seconds
+        )
+    }
+}
+
+/// The epoch with the best test accuracy (the earliest, on a tie).
+pub fn best_test(history: &[EpochMetrics]) -> Option<&EpochMetrics> {
+    history.iter().reduce(|best, m| {
+        if m.test_correct > best.test_correct {
+            m
+        } else {
+            best
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch(epoch: usize, test_correct: usize) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            train_loss: 0.0213,
+            validation_correct: 9561,
+            validation_total: 10_000,
+            test_correct,
+            test_total: 10_000,
+            seconds: 3.0864,
+        }
+    }
+
+    #[test]
+    fn line_and_row_read_as_specified() {
+        let m = epoch(12, 9512);
+        assert_eq!(
+            m.to_string(),
+            "Epoch 12: test 9512 / 10000 (95.12%)  validation 9561 / 10000  loss 0.0213  3.1 s"
+        );
+        assert_eq!(m.csv_row(), "12,0.0213,0.9561,0.9512,3.086");
+    }
+
+    #[test]
+    fn best_is_the_earliest_highest() {
+        let history = [
+            epoch(1, 9000),
+            epoch(2, 9500),
+            epoch(3, 9500),
+            epoch(4, 9400),
+        ];
+        assert_eq!(best_test(&history).unwrap().epoch, 2);
+        assert!(best_test(&[]).is_none());
+    }
+}

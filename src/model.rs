@@ -1,0 +1,195 @@
+//! The multilayer perceptron, a Burn `Module`: network.py's `Network` and TwoLayerNet alike.
+//!
+//! There is no backward pass here. Gradients come from `loss.backward()` on an autodiff device.
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::nn::activation::{Activation, ActivationConfig};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Normal};
+
+use crate::config::{self, Init, ModelConfig, Output};
+
+/// A fully connected network: `Linear` layers with an activation between them.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// One layer per pair of consecutive sizes.
+    layers: Vec<Linear>,
+    /// Applied after every layer but the last.
+    hidden: Activation,
+    /// Applied after the last layer: a sigmoid, or the identity for logits.
+    output: Activation,
+}
+
+impl Mlp {
+    /// Maps a batch of flattened images to one score per class.
+    ///
+    /// - input: `[batch, sizes[0]]`
+    /// - output: `[batch, sizes[last]]`, sigmoid activations or logits
+    pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
+        let (last, hidden) = self.layers.split_last().expect("an MLP has a layer");
+        let x = hidden.iter().fold(input, |x, layer| {
+            // [batch, n_in] -> [batch, n_out]
+            self.hidden.forward(layer.forward(x))
+        });
+        // [batch, n_hidden] -> [batch, classes]
+        self.output.forward(last.forward(x))
+    }
+
+    /// Layer sizes, input first, read back from the weights.
+    pub fn sizes(&self) -> Vec<usize> {
+        let mut sizes = vec![self.layers[0].weight.dims()[0]];
+        sizes.extend(self.layers.iter().map(|l| l.weight.dims()[1]));
+        sizes
+    }
+}
+
+/// Builds an [`Mlp`] from the `[model]` section and the output the cost needs.
+#[derive(Debug, Clone)]
+pub struct MlpConfig {
+    model: ModelConfig,
+    output: Output,
+}
+
+impl MlpConfig {
+    /// A network as `model` describes it, ending in `output`.
+    pub fn new(model: ModelConfig, output: Output) -> Self {
+        Self { model, output }
+    }
+
+    /// Builds the network on `device`, with weights drawn from a generator seeded by `seed`.
+    ///
+    /// The weights are drawn on the host, not by the backend's generator: that one is global to
+    /// the process and differs between backends, while these are a pure function of the seed,
+    /// the same on every backend and in every thread.
+    pub fn init(&self, seed: u64, device: &Device) -> Mlp {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let layers = self
+            .model
+            .sizes
+            .windows(2)
+            .map(|pair| {
+                let (n_in, n_out) = (pair[0], pair[1]);
+                let (weight_std, bias_std) = self.stds(n_in, n_out);
+                let mut draw = |shape: Vec<usize>, std: f64| {
+                    let count = shape.iter().product();
+                    let values: Vec<f32> = if std == 0.0 {
+                        vec![0.0; count]
+                    } else {
+                        let normal = Normal::new(0.0, std).expect("std is positive and finite");
+                        (0..count).map(|_| normal.sample(&mut rng) as f32).collect()
+                    };
+                    TensorData::new(values, shape)
+                };
+                let weight = draw(vec![n_in, n_out], weight_std);
+                let bias = draw(vec![n_out], bias_std);
+                Linear {
+                    weight: Param::from_tensor(Tensor::from_data(weight, device)),
+                    bias: Some(Param::from_tensor(Tensor::from_data(bias, device))),
+                }
+            })
+            .collect();
+        let activation = |a: ActivationConfig| a.init(device);
+        Mlp {
+            layers,
+            hidden: activation(match self.model.activation {
+                config::Activation::Sigmoid => ActivationConfig::Sigmoid,
+                config::Activation::Relu => ActivationConfig::Relu,
+            }),
+            output: activation(match self.output {
+                Output::Sigmoid => ActivationConfig::Sigmoid,
+                Output::Logits => ActivationConfig::Identity,
+            }),
+        }
+    }
+
+    /// Standard deviations of a layer's weights and biases (0 means zeros).
+    fn stds(&self, n_in: usize, n_out: usize) -> (f64, f64) {
+        let (n_in, n_out) = (n_in as f64, n_out as f64);
+        match self.model.init {
+            Init::StandardNormal => (1.0, 1.0),
+            Init::ScaledNormal => (1.0 / n_in.sqrt(), 1.0),
+            Init::Normal => (self.model.init_std(), 0.0),
+            Init::He => ((2.0 / n_in).sqrt(), 0.0),
+            Init::Xavier => ((2.0 / (n_in + n_out)).sqrt(), 0.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Activation;
+
+    fn config(sizes: Vec<usize>, init: Init, output: Output) -> MlpConfig {
+        MlpConfig::new(
+            ModelConfig {
+                sizes,
+                activation: Activation::Sigmoid,
+                output: None,
+                init,
+                init_std: None,
+            },
+            output,
+        )
+    }
+
+    #[test]
+    fn output_shape_follows_the_sizes_at_any_depth() {
+        let device = Device::flex();
+        for sizes in [vec![784, 10], vec![784, 30, 10], vec![784, 100, 50, 20, 10]] {
+            let model = config(sizes.clone(), Init::He, Output::Logits).init(1, &device);
+            assert_eq!(model.sizes(), sizes);
+            let output = model.forward(Tensor::zeros([7, 784], &device));
+            assert_eq!(output.dims(), [7, 10]);
+        }
+    }
+
+    #[test]
+    fn sigmoid_output_lies_in_the_unit_interval() {
+        let device = Device::flex();
+        let model =
+            config(vec![784, 30, 10], Init::StandardNormal, Output::Sigmoid).init(1, &device);
+        let input = Tensor::<2>::ones([4, 784], &device);
+        let values = model
+            .forward(input)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn init_is_a_function_of_the_seed() {
+        let device = Device::flex();
+        let weights = |seed| {
+            let model = config(vec![784, 30, 10], Init::StandardNormal, Output::Sigmoid)
+                .init(seed, &device);
+            model.layers[0].weight.val().into_data()
+        };
+        assert_eq!(weights(7), weights(7));
+        assert_ne!(weights(7), weights(8));
+    }
+
+    #[test]
+    fn init_scales_follow_the_scheme() {
+        let device = Device::flex();
+        let std_of = |init| {
+            let model = config(vec![784, 100, 10], init, Output::Logits).init(3, &device);
+            let values = model.layers[0]
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let n = values.len() as f64;
+            (values.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / n).sqrt()
+        };
+        assert!((std_of(Init::StandardNormal) - 1.0).abs() < 0.02);
+        assert!((std_of(Init::ScaledNormal) - (1.0f64 / 784.0).sqrt()).abs() < 0.002);
+        assert!((std_of(Init::He) - (2.0f64 / 784.0).sqrt()).abs() < 0.002);
+        assert!((std_of(Init::Xavier) - (2.0f64 / 884.0).sqrt()).abs() < 0.002);
+    }
+}

@@ -1,0 +1,181 @@
+//! The learner: a train step, an inference step, and a loop that owns the model, the optimizer
+//! and the epoch counter, in the shape of Burn's `Learner`.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Tensor};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::config::{Cost, OptimizerName, RunConfig};
+use crate::data::{MnistBatch, MnistSplits};
+use crate::metrics::EpochMetrics;
+use crate::model::{Mlp, MlpConfig};
+
+/// Training stopped before its last epoch.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The loss stopped being a number.
+    #[error(
+        "training diverged at epoch {epoch}: the training loss is {loss}; try a smaller learning rate than {lr}"
+    )]
+    Diverged {
+        /// The epoch whose loss is not finite.
+        epoch: usize,
+        /// That loss.
+        loss: f64,
+        /// The learning rate in use.
+        lr: f64,
+    },
+    /// The per-epoch callback (writing metrics or the model) failed.
+    #[error(transparent)]
+    Callback(#[from] anyhow::Error),
+}
+
+/// Owns what changes during training: the model, the optimizer's state and the epoch counter.
+pub struct Learner {
+    /// Always `Some` between steps; taken for the moment the optimizer consumes it, so that the
+    /// update owns the only reference to the parameters.
+    model: Option<Mlp>,
+    optim: ModuleOptimizer,
+    cost: Cost,
+    lr: f64,
+    batch_size: usize,
+    seed: u64,
+    epoch: usize,
+}
+
+impl Learner {
+    /// A fresh model and optimizer as `config` describes them, on `device` (an autodiff device).
+    pub fn new(config: &RunConfig, device: &Device) -> Self {
+        let model = MlpConfig::new(config.model.clone(), config.output())
+            .init(config.training.seed, device);
+        let optim = match config.optimizer.name {
+            OptimizerName::Sgd => SgdConfig::new().init(),
+        };
+        Self {
+            model: Some(model),
+            optim,
+            cost: config.loss.cost,
+            lr: config.optimizer.lr,
+            batch_size: config.training.batch_size,
+            seed: config.training.seed,
+            epoch: 0,
+        }
+    }
+
+    /// The model as trained so far.
+    pub fn model(&self) -> &Mlp {
+        self.model
+            .as_ref()
+            .expect("the model is back after every step")
+    }
+
+    /// Epochs completed.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// One SGD step on a mini-batch. Returns the batch's summed cost, still on the device, so
+    /// that the loop never waits for a read-back between steps.
+    pub fn train_step(&mut self, batch: &MnistBatch) -> Tensor<1> {
+        let model = self
+            .model
+            .take()
+            .expect("the model is back after every step");
+        // [m, 784] -> [m, 10]
+        let output = model.forward(batch.images.clone());
+        let loss = self.cost.loss(output, batch);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.optim.step(self.lr, model, grads));
+        loss.inner().mul_scalar(batch.len() as f64)
+    }
+
+    /// Inference step: how many examples of `split` the model classifies correctly.
+    pub fn correct(&self, split: &MnistBatch) -> usize {
+        let model = self.model().valid();
+        // [n, 784] -> [n, 10] -> [n]
+        let predicted = model
+            .forward(split.images.clone())
+            .argmax(1)
+            .squeeze_dim::<1>(1);
+        let correct = predicted.equal(split.labels.clone()).int().sum();
+        usize::try_from(correct.into_scalar::<i64>()).expect("a count is not negative")
+    }
+
+    /// One pass over `train` in the order of [`epoch_order`]. Returns the mean cost per example.
+    pub fn train_epoch(&mut self, train: &MnistBatch) -> f64 {
+        let n = train.len();
+        let shuffled = train.permute(&epoch_order(self.seed, self.epoch, n));
+        let mut total = Tensor::<1>::zeros([1], &train.images.device().without_autodiff());
+        for start in (0..n).step_by(self.batch_size) {
+            let batch = shuffled.slice(start..(start + self.batch_size).min(n));
+            total = total + self.train_step(&batch);
+        }
+        self.epoch += 1;
+        total.into_scalar::<f64>() / n as f64
+    }
+
+    /// Trains until `epochs` epochs are complete, evaluating after each one and handing its
+    /// metrics to `on_epoch` (which prints them, writes them down, saves the model).
+    pub fn fit(
+        &mut self,
+        splits: &MnistSplits,
+        epochs: usize,
+        mut on_epoch: impl FnMut(&Self, &EpochMetrics) -> anyhow::Result<()>,
+    ) -> Result<(), TrainError> {
+        while self.epoch < epochs {
+            let started = Instant::now();
+            let train_loss = self.train_epoch(&splits.train);
+            let seconds = started.elapsed().as_secs_f64();
+            if !train_loss.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch: self.epoch,
+                    loss: train_loss,
+                    lr: self.lr,
+                });
+            }
+            let metrics = EpochMetrics {
+                epoch: self.epoch,
+                train_loss,
+                validation_correct: self.correct(&splits.validation),
+                validation_total: splits.validation.len(),
+                test_correct: self.correct(&splits.test),
+                test_total: splits.test.len(),
+                seconds,
+            };
+            on_epoch(self, &metrics)?;
+        }
+        Ok(())
+    }
+}
+
+/// The order of the training examples in epoch `epoch` (0-based): a pure function of the seed
+/// and the epoch, so that a run resumed at any epoch sees the same data in the same order.
+pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
+    // Mix the epoch into the seed; seed_from_u64 then spreads it over the generator's state.
+    let mut rng =
+        StdRng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_order_is_a_permutation_fixed_by_seed_and_epoch() {
+        let order = epoch_order(1, 0, 1000);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        assert_eq!(order, epoch_order(1, 0, 1000));
+        assert_ne!(order, epoch_order(1, 1, 1000));
+        assert_ne!(order, epoch_order(2, 0, 1000));
+    }
+}

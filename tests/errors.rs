@@ -1,0 +1,187 @@
+//! Bad input through the real binary: each gives a one-line error naming the problem, a
+//! non-zero exit and no panic, and leaves no run folder behind.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn train(config: &Path, data: &Path, out: &Path) -> std::process::Output {
+    digits(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+/// A synthetic data folder, a config for it, and a run folder path inside a temp dir.
+fn setup() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synthetic_mnist(&data, 300, 100, false);
+    let config = synthetic_config(tmp.path());
+    let out = tmp.path().join("run");
+    (tmp, data, config, out)
+}
+
+#[test]
+fn missing_data_folder() {
+    let (tmp, _, config, out) = setup();
+    let stderr = clean_error(&train(&config, &tmp.path().join("nope"), &out));
+    assert!(stderr.contains("nope does not exist"), "{stderr}");
+    assert!(stderr.contains("--data-dir"), "{stderr}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn data_folder_missing_a_file() {
+    let (_tmp, data, config, out) = setup();
+    std::fs::remove_file(data.join("t10k-labels-idx1-ubyte")).unwrap();
+    let stderr = clean_error(&train(&config, &data, &out));
+    assert!(
+        stderr.contains("is missing t10k-labels-idx1-ubyte"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn truncated_data_file() {
+    let (_tmp, data, config, out) = setup();
+    let path = data.join("train-images-idx3-ubyte");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
+    let stderr = clean_error(&train(&config, &data, &out));
+    assert!(
+        stderr.contains("train-images-idx3-ubyte: truncated"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn wrong_magic_number() {
+    let (_tmp, data, config, out) = setup();
+    std::fs::copy(
+        data.join("t10k-labels-idx1-ubyte"),
+        data.join("t10k-images-idx3-ubyte"),
+    )
+    .unwrap();
+    let stderr = clean_error(&train(&config, &data, &out));
+    assert!(
+        stderr.contains("t10k-images-idx3-ubyte: wrong magic number"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn images_and_labels_disagree() {
+    let (_tmp, data, config, out) = setup();
+    write_labels(&data.join("train-labels-idx1-ubyte"), &[1; 299], false);
+    let stderr = clean_error(&train(&config, &data, &out));
+    assert!(stderr.contains("300 images, but"), "{stderr}");
+    assert!(stderr.contains("holds 299 labels"), "{stderr}");
+}
+
+#[test]
+fn missing_config_file() {
+    let (tmp, data, _, out) = setup();
+    let stderr = clean_error(&train(&tmp.path().join("absent.toml"), &data, &out));
+    assert!(
+        stderr.contains("absent.toml: cannot read config"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_key_in_config() {
+    let (_tmp, data, config, out) = setup();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("seed = 1", "seed = 1\nsed = 2");
+    std::fs::write(&config, text).unwrap();
+    let stderr = clean_error(&train(&config, &data, &out));
+    assert!(stderr.contains("synthetic.toml:"), "{stderr}");
+    assert!(stderr.contains("unknown field `sed`"), "{stderr}");
+}
+
+#[test]
+fn sizes_that_do_not_fit_the_data() {
+    let (_tmp, data, config, out) = setup();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[784, 50, 10]", "[784, 50, 12]");
+    std::fs::write(&config, text).unwrap();
+    let stderr = clean_error(&train(&config, &data, &out));
+    assert!(stderr.contains("10 classes, got 12"), "{stderr}");
+}
+
+#[test]
+fn flags_are_validated_like_the_file() {
+    let (_tmp, data, config, out) = setup();
+    let config = config.to_str().unwrap();
+    let data = data.to_str().unwrap();
+    let out = out.to_str().unwrap();
+    let base = [
+        "train",
+        "--config",
+        config,
+        "--data-dir",
+        data,
+        "--out",
+        out,
+    ];
+    for (flag, value, expected) in [
+        ("--batch-size", "0", "[training] batch_size"),
+        ("--batch-size", "1000", "[training] batch_size"),
+        ("--epochs", "0", "[training] epochs"),
+        ("--lr", "-1", "[optimizer] lr"),
+        ("--lr", "nan", "[optimizer] lr"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend([flag, value]);
+        let stderr = clean_error(&digits(&args));
+        assert!(stderr.contains(expected), "{flag} {value}: {stderr}");
+    }
+}
+
+#[test]
+fn a_finished_run_is_not_overwritten() {
+    let (_tmp, data, config, out) = setup();
+    assert!(train(&config, &data, &out).status.success());
+    let before = std::fs::read(out.join("metrics.csv")).unwrap();
+    let stderr = clean_error(&train(&config, &data, &out));
+    assert!(stderr.contains("already holds a run"), "{stderr}");
+    assert_eq!(std::fs::read(out.join("metrics.csv")).unwrap(), before);
+
+    let mut args = vec!["train", "--force"];
+    let (config, data, out_str) = (
+        config.to_str().unwrap(),
+        data.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    args.extend(["--config", config, "--data-dir", data, "--out", out_str]);
+    assert!(digits(&args).status.success());
+    let aside = std::path::PathBuf::from(format!("{out_str}.previous-1"));
+    assert_eq!(std::fs::read(aside.join("metrics.csv")).unwrap(), before);
+}
+
+#[test]
+fn divergence_stops_with_a_message() {
+    let (_tmp, data, config, out) = setup();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("lr = 0.1", "lr = 1e30");
+    std::fs::write(&config, text).unwrap();
+    let stderr = clean_error(&train(&config, &data, &out));
+    assert!(stderr.contains("diverged at epoch 1"), "{stderr}");
+    assert!(stderr.contains("smaller learning rate"), "{stderr}");
+}

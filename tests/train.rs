@@ -1,0 +1,154 @@
+//! End-to-end training through the real binary: on real MNIST when `DIGITS_MNIST_DIR` names it,
+//! and on small synthetic IDX folders always.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+/// Two epochs of network.py's network (batch 10) on real MNIST clear 90% on the test set.
+/// (Measured: 92.37% after the second epoch.)
+#[test]
+fn smoke_config_learns_real_mnist_and_repeats_exactly() {
+    let Some(mnist) = real_mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = [tmp.path().join("first"), tmp.path().join("second")];
+    for run in &runs {
+        let output = digits(&[
+            "train",
+            "--config",
+            "configs/smoke.toml",
+            "--data-dir",
+            mnist.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("Epoch 2: test "), "{stdout}");
+        assert!(
+            stdout
+                .lines()
+                .last()
+                .unwrap()
+                .starts_with("Best test accuracy: "),
+            "{stdout}"
+        );
+        for file in ["config.toml", "metrics.csv", "model.bpk"] {
+            assert!(run.join(file).is_file(), "{file} missing");
+        }
+    }
+    let accuracies = test_accuracies(&runs[0]);
+    assert_eq!(accuracies.len(), 2);
+    assert!(
+        accuracies[1] >= 0.90,
+        "test accuracy {accuracies:?} below 90%"
+    );
+    assert_eq!(
+        metrics_without_seconds(&runs[0]),
+        metrics_without_seconds(&runs[1]),
+        "the same config and seed gave different metrics"
+    );
+}
+
+/// One epoch of TwoLayerNet (ReLU, cross-entropy, batch 100) on real MNIST clears 90%.
+/// (Measured: about 92%.)
+#[test]
+fn cross_entropy_config_learns_real_mnist() {
+    let Some(mnist) = real_mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let output = digits(&[
+        "train",
+        "--config",
+        "configs/two-layer-net.toml",
+        "--epochs",
+        "1",
+        "--data-dir",
+        mnist.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let accuracies = test_accuracies(&run);
+    assert!(
+        accuracies[0] >= 0.90,
+        "test accuracy {accuracies:?} below 90%"
+    );
+}
+
+fn train_synthetic(data: &Path, run: &Path, env: &[(&str, &Path)]) -> std::process::Output {
+    let config = synthetic_config(run.parent().unwrap());
+    let mut args = vec![
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    if !data.as_os_str().is_empty() {
+        args.extend(["--data-dir", data.to_str().unwrap()]);
+    }
+    digits_with_env(&args, env)
+}
+
+/// Any folder of 28×28 IDX files with 10 classes trains, gzipped or not.
+#[test]
+fn any_idx_folder_trains_gzipped_or_not() {
+    for gzip in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        synthetic_mnist(&data, 600, 200, gzip);
+        let run = tmp.path().join("run");
+        let output = train_synthetic(&data, &run, &[]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let accuracies = test_accuracies(&run);
+        assert_eq!(accuracies.len(), 10);
+        // One bright bar per class: easy, but only if training works.
+        assert!(accuracies[9] >= 0.9, "{accuracies:?}");
+    }
+}
+
+/// Without --data-dir, a complete burn-dataset cache is read through `MnistDataset`.
+#[test]
+fn burn_dataset_cache_is_used_when_seeded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let flat = tmp.path().join("flat");
+    synthetic_mnist(&flat, 600, 200, false);
+    for (split, files) in [
+        (
+            "train",
+            ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"],
+        ),
+        ("test", ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]),
+    ] {
+        let dir = cache.join("burn-dataset/mnist").join(split);
+        std::fs::create_dir_all(&dir).unwrap();
+        for file in files {
+            std::fs::copy(flat.join(file), dir.join(file)).unwrap();
+        }
+    }
+    let run = tmp.path().join("run");
+    let output = train_synthetic(Path::new(""), &run, &[("XDG_CACHE_HOME", &cache)]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Data: burn-dataset cache"), "{stdout}");
+    assert!(test_accuracies(&run)[9] >= 0.9);
+}
