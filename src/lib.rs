@@ -15,6 +15,8 @@
 //! # anyhow::Ok(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod config;
 pub mod cost;

@@ -69,9 +69,12 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         out: args.out,
     };
     let run = Run::prepare(&args.config, &overrides, args.force)?;
+    if let Some(aside) = &run.moved_aside {
+        eprintln!("Moved the previous run to {}", aside.display());
+    }
     let c = &run.config;
     println!(
-        "Training {:?} {}/{} ({} init), {} cost, SGD lr {}, batch {}, {} epochs, seed {}",
+        "Training {:?}: {} hidden, {} output, {} init; {} cost; SGD lr {}, batch {}; {} epochs, seed {}",
         c.model.sizes,
         c.model.activation,
         c.output(),

@@ -2,7 +2,7 @@
 //!
 //! There is no backward pass here. Gradients come from `loss.backward()` on an autodiff device.
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, ParamId};
 use burn::nn::Linear;
 use burn::nn::activation::{Activation, ActivationConfig};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -70,7 +70,8 @@ impl MlpConfig {
             .model
             .sizes
             .windows(2)
-            .map(|pair| {
+            .enumerate()
+            .map(|(index, pair)| {
                 let (n_in, n_out) = (pair[0], pair[1]);
                 let (weight_std, bias_std) = self.stds(n_in, n_out);
                 let mut draw = |shape: Vec<usize>, std: f64| {
@@ -86,8 +87,8 @@ impl MlpConfig {
                 let weight = draw(vec![n_in, n_out], weight_std);
                 let bias = draw(vec![n_out], bias_std);
                 Linear {
-                    weight: Param::from_tensor(Tensor::from_data(weight, device)),
-                    bias: Some(Param::from_tensor(Tensor::from_data(bias, device))),
+                    weight: param(2 * index, weight, device),
+                    bias: Some(param(2 * index + 1, bias, device)),
                 }
             })
             .collect();
@@ -116,6 +117,16 @@ impl MlpConfig {
             Init::Xavier => ((2.0 / (n_in + n_out)).sqrt(), 0.0),
         }
     }
+}
+
+/// A trainable parameter whose id is its position in the network, not a random number, so
+/// that the same seed gives byte-identical records.
+fn param<const D: usize>(position: usize, data: TensorData, device: &Device) -> Param<Tensor<D>> {
+    Param::initialized(
+        ParamId::from(position as u64),
+        Tensor::from_data(data, device),
+    )
+    .set_require_grad(true)
 }
 
 #[cfg(test)]

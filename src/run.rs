@@ -65,6 +65,8 @@ pub struct Run {
     pub devices: Devices,
     /// The run folder.
     pub dir: PathBuf,
+    /// Where a previous run in the folder was moved, with `force`.
+    pub moved_aside: Option<PathBuf>,
     splits: MnistSplits,
 }
 
@@ -100,7 +102,7 @@ impl Run {
             let name = path.file_stem().unwrap_or_default();
             Path::new("artifacts").join(name)
         });
-        prepare_dir(&dir, force)?;
+        let moved_aside = prepare_dir(&dir, force)?;
         write_atomically(&dir.join(CONFIG_FILE), config.to_toml().as_bytes())?;
 
         let devices = Devices::cpu();
@@ -110,6 +112,7 @@ impl Run {
             source: files.source,
             devices,
             dir,
+            moved_aside,
             splits,
         })
     }
@@ -137,11 +140,13 @@ impl Run {
     }
 }
 
-/// Creates the run folder, refusing one that already holds a run unless `force`.
-fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
+/// Creates the run folder, refusing one that already holds a run unless `force`. Returns where
+/// a previous run was moved.
+fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<Option<PathBuf>> {
     let holds_run = [CONFIG_FILE, METRICS_FILE, MODEL_FILE]
         .iter()
         .any(|f| dir.join(f).exists());
+    let mut moved_aside = None;
     if holds_run {
         if !force {
             anyhow::bail!(
@@ -156,10 +161,11 @@ fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
         std::fs::rename(dir, &aside).with_context(|| {
             format!("cannot move {} aside to {}", dir.display(), aside.display())
         })?;
-        eprintln!("moved the previous run to {}", aside.display());
+        moved_aside = Some(aside);
     }
     std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create run folder {}", dir.display()))
+        .with_context(|| format!("cannot create run folder {}", dir.display()))?;
+    Ok(moved_aside)
 }
 
 /// Writes `metrics.csv` with every epoch so far.

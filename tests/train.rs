@@ -53,6 +53,11 @@ fn smoke_config_learns_real_mnist_and_repeats_exactly() {
         metrics_without_seconds(&runs[1]),
         "the same config and seed gave different metrics"
     );
+    assert_eq!(
+        std::fs::read(runs[0].join("model.bpk")).unwrap(),
+        std::fs::read(runs[1].join("model.bpk")).unwrap(),
+        "the same config and seed gave different weights"
+    );
 }
 
 /// One epoch of TwoLayerNet (ReLU, cross-entropy, batch 100) on real MNIST clears 90%.
