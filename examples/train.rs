@@ -16,9 +16,10 @@ fn main() -> anyhow::Result<()> {
         out: Some(std::env::temp_dir().join("digits-example")),
         ..Overrides::default()
     };
-    let run = Run::prepare(&config, &overrides, true)?;
+    let run = Run::new(&config, &overrides, true)?;
     println!("training {:?} on {}", run.config.model.sizes, run.source);
-    let summary = run.train(|epoch| println!("{epoch}"))?;
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let summary = run.train(&never, |epoch| println!("{epoch}"))?;
     let best = summary.best().expect("at least one epoch");
     println!(
         "best test accuracy {:.2}% at epoch {}",

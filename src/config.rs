@@ -179,12 +179,28 @@ impl Default for DataConfig {
 }
 
 /// Where the run's files are written.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputConfig {
     /// The run folder. Unset: `artifacts/<config file name>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
+    /// Checkpoints kept besides the one of the best validation accuracy: the newest ones.
+    #[serde(default = "default_keep_last")]
+    pub keep_last: usize,
+}
+
+fn default_keep_last() -> usize {
+    2
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            keep_last: default_keep_last(),
+        }
+    }
 }
 
 /// A config that could not be read or does not describe a valid run.
@@ -328,6 +344,12 @@ impl RunConfig {
                 "expected at least 1 epoch, got 0".into(),
             ));
         }
+        if self.output.keep_last == 0 {
+            return Err(invalid(
+                "[output] keep_last",
+                "expected at least 1 checkpoint to keep, got 0".into(),
+            ));
+        }
         let validation = self.data.validation_size;
         if validation == 0 || validation >= train_size {
             return Err(invalid(
@@ -347,6 +369,22 @@ impl RunConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The first key, if any, where `self` and `other` describe different mathematics: anything
+    /// but the epoch count, the data folder and `[output]`. Returns the key and both values.
+    ///
+    /// A resumed run may change only what leaves its result bit for bit the same.
+    pub fn first_mathematical_difference(&self, other: &Self) -> Option<(String, String, String)> {
+        let comparable = |config: &Self| {
+            let mut config = config.clone();
+            config.model.output = Some(config.output());
+            config.training.epochs = 0;
+            config.data.dir = None;
+            config.output = OutputConfig::default();
+            toml::Value::try_from(config).expect("a RunConfig is TOML")
+        };
+        first_difference("", &comparable(self), &comparable(other))
     }
 
     /// The resolved config as TOML, as written into the run folder.
@@ -369,6 +407,36 @@ macro_rules! display_as_toml {
     )*};
 }
 display_as_toml!(Activation, Output, Init, Cost, OptimizerName);
+
+/// The first path where two TOML values differ, with both values (`none` where one is absent).
+fn first_difference(
+    path: &str,
+    a: &toml::Value,
+    b: &toml::Value,
+) -> Option<(String, String, String)> {
+    match (a, b) {
+        (toml::Value::Table(a), toml::Value::Table(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            keys.into_iter().find_map(|key| {
+                let path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => first_difference(&path, x, y),
+                    (x, y) => {
+                        let show =
+                            |v: Option<&toml::Value>| v.map_or("none".into(), |v| v.to_string());
+                        Some((path, show(x), show(y)))
+                    }
+                }
+            })
+        }
+        _ if a == b => None,
+        _ => Some((path.to_string(), a.to_string(), b.to_string())),
+    }
+}
 
 /// 1-based line and column of a byte offset.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
@@ -498,6 +566,27 @@ seed = 1
             let message = invalid(|c| c.optimizer.lr = lr);
             assert!(message.contains("[optimizer] lr"), "{message}");
         }
+    }
+
+    #[test]
+    fn mathematical_differences_name_the_key_and_both_values() {
+        let config = parse(NIELSEN).unwrap();
+        let mut other = config.clone();
+        other.training.epochs = 40;
+        other.output.keep_last = 5;
+        other.data.dir = Some("elsewhere".into());
+        assert_eq!(config.first_mathematical_difference(&other), None);
+        other.optimizer.lr = 0.5;
+        assert_eq!(
+            config.first_mathematical_difference(&other),
+            Some(("optimizer.lr".into(), "3.0".into(), "0.5".into()))
+        );
+        other.model.sizes = vec![784, 100, 10];
+        let (key, a, b) = config.first_mathematical_difference(&other).unwrap();
+        assert_eq!(
+            (key.as_str(), a.as_str(), b.as_str()),
+            ("model.sizes", "[784, 30, 10]", "[784, 100, 10]")
+        );
     }
 
     #[test]

@@ -347,12 +347,6 @@ impl MnistFiles {
         eval_device: &Device,
     ) -> MnistSplits {
         let train_size = self.train.len() - validation_size;
-        let batch = |dataset: &dyn Dataset<MnistItem>, range: std::ops::Range<usize>, device| {
-            let items = range
-                .map(|i| dataset.get(i).expect("index in range"))
-                .collect();
-            MnistBatcher.batch(items, device)
-        };
         MnistSplits {
             train: batch(self.train.as_ref(), 0..train_size, train_device),
             validation: batch(
@@ -360,9 +354,26 @@ impl MnistFiles {
                 train_size..self.train.len(),
                 eval_device,
             ),
-            test: batch(self.test.as_ref(), 0..self.test.len(), eval_device),
+            test: self.test_split(eval_device),
         }
     }
+
+    /// The official test set alone.
+    pub fn test_split(&self, device: &Device) -> MnistBatch {
+        batch(self.test.as_ref(), 0..self.test.len(), device)
+    }
+}
+
+/// The items `range` of `dataset` as one batch.
+fn batch(
+    dataset: &dyn Dataset<MnistItem>,
+    range: std::ops::Range<usize>,
+    device: &Device,
+) -> MnistBatch {
+    let items = range
+        .map(|i| dataset.get(i).expect("index in range"))
+        .collect();
+    MnistBatcher.batch(items, device)
 }
 
 #[cfg(test)]

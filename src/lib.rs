@@ -9,8 +9,9 @@
 //! ```no_run
 //! use digits::run::{Overrides, Run};
 //!
-//! let run = Run::prepare("configs/nielsen.toml".as_ref(), &Overrides::default(), false)?;
-//! let summary = run.train(|epoch| println!("{epoch}"))?;
+//! let run = Run::new("configs/nielsen.toml".as_ref(), &Overrides::default(), false)?;
+//! let never = std::sync::atomic::AtomicBool::new(false);
+//! let summary = run.train(&never, |epoch| println!("{epoch}"))?;
 //! println!("best: {:?}", summary.best());
 //! # anyhow::Ok(())
 //! ```
@@ -18,11 +19,14 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod checkpoint;
 pub mod config;
 pub mod cost;
 pub mod data;
 pub mod idx;
+pub mod inference;
 pub mod metrics;
 pub mod model;
 pub mod run;
+pub mod trained;
 pub mod training;

@@ -1,10 +1,14 @@
 //! The `digits` command line: a thin layer over the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use digits::backend::Devices;
 use digits::run::{Overrides, Run};
+use digits::trained::Trained;
+use digits::training::TrainError;
 
 /// Teach a neural network to read handwritten digits (MNIST), with Burn.
 #[derive(Debug, Parser)]
@@ -18,13 +22,42 @@ struct Cli {
 enum Command {
     /// Train a network described by a TOML config, printing accuracy after every epoch.
     Train(TrainArgs),
+    /// Test accuracy, per-class accuracy and confusion matrix of a run or a checkpoint.
+    Eval {
+        /// A run folder (its newest epoch) or a checkpoint folder.
+        path: PathBuf,
+        /// A folder holding the four MNIST IDX files (default: where the run found them).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Write a run's or a checkpoint's weights in another format.
+    Export {
+        /// A run folder (its newest epoch) or a checkpoint folder.
+        path: PathBuf,
+        /// The format to write.
+        #[arg(long, value_enum, default_value_t = Format::Safetensors)]
+        format: Format,
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    /// Hugging Face safetensors, through burn-store.
+    Safetensors,
 }
 
 #[derive(Debug, clap::Args)]
 struct TrainArgs {
     /// The run description, e.g. configs/nielsen.toml.
-    #[arg(long, value_name = "FILE")]
-    config: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "resume")]
+    config: Option<PathBuf>,
+    /// Carry on the run in this folder from its newest checkpoint.
+    #[arg(long, value_name = "RUN")]
+    resume: Option<PathBuf>,
     /// Overrides [training] epochs.
     #[arg(long, value_name = "N")]
     epochs: Option<usize>,
@@ -48,10 +81,21 @@ struct TrainArgs {
     force: bool,
 }
 
+/// Raised by Ctrl-C or SIGTERM; the training loop checks it at every step.
+static STOP: AtomicBool = AtomicBool::new(false);
+
 fn main() -> ExitCode {
-    let Command::Train(args) = Cli::parse().command;
-    match train(args) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = match Cli::parse().command {
+        Command::Train(args) => train(args),
+        Command::Eval { path, data_dir } => eval(&path, data_dir.as_deref()),
+        Command::Export {
+            path,
+            format: Format::Safetensors,
+            output,
+        } => export(&path, &output),
+    };
+    match result {
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -59,7 +103,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn train(args: TrainArgs) -> anyhow::Result<()> {
+fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let overrides = Overrides {
         epochs: args.epochs,
         batch_size: args.batch_size,
@@ -68,9 +112,26 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         out: args.out,
     };
-    let run = Run::prepare(&args.config, &overrides, args.force)?;
+    let run = match (&args.resume, &args.config) {
+        (Some(dir), config) => Run::resume(dir, config.as_deref(), &overrides)?,
+        (None, Some(config)) => Run::new(config, &overrides, args.force)?,
+        (None, None) => unreachable!("clap requires --config without --resume"),
+    };
+    ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C: the files of the last complete epoch are on disk already.
+            std::process::exit(130);
+        }
+    })?;
     if let Some(aside) = &run.moved_aside {
         eprintln!("Moved the previous run to {}", aside.display());
+    }
+    for damaged in &run.damaged {
+        eprintln!(
+            "warning: skipping damaged checkpoint {}: {}",
+            damaged.dir.display(),
+            damaged.problem
+        );
     }
     let c = &run.config;
     println!(
@@ -91,7 +152,30 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         run.devices.name,
         run.dir.display()
     );
-    let summary = run.train(|epoch| println!("{epoch}"))?;
+    if let Some(checkpoint) = &run.resumed {
+        println!(
+            "Resuming after epoch {} from {}",
+            checkpoint.epoch,
+            checkpoint.dir.display()
+        );
+    }
+    let dir = run.dir.clone();
+    let summary = match run.train(&STOP, |epoch| println!("{epoch}")) {
+        Ok(summary) => summary,
+        Err(error) => {
+            let Some(TrainError::Interrupted { epoch }) = error.downcast_ref() else {
+                return Err(error);
+            };
+            let program = std::env::args().next().unwrap_or_else(|| "digits".into());
+            eprintln!(
+                "Interrupted during epoch {epoch}; {} keeps epoch {}. Resume with:\n  {program} train --resume {}",
+                dir.display(),
+                epoch - 1,
+                dir.display()
+            );
+            return Ok(ExitCode::from(130));
+        }
+    };
     if let Some(best) = summary.best() {
         println!(
             "Best test accuracy: {} / {} ({:.2}%) at epoch {}; validation {:.2}%. Saved in {}",
@@ -103,5 +187,33 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             summary.dir.display()
         );
     }
-    Ok(())
+    let saves = &summary.checkpoint_seconds;
+    if !saves.is_empty() {
+        println!(
+            "Checkpoints: {} written, {:.1} KiB each, {:.1} ms per save on average",
+            saves.len(),
+            summary.checkpoint_bytes as f64 / 1024.0,
+            1000.0 * saves.iter().sum::<f64>() / saves.len() as f64
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(path: &Path, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let device = Devices::cpu().eval;
+    let trained = Trained::load(path, &device)?;
+    println!("Model: {}", trained.path.display());
+    println!("{}", trained.evaluate(data_dir, &device)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(path: &Path, output: &Path) -> anyhow::Result<ExitCode> {
+    let trained = Trained::load(path, &Devices::cpu().eval)?;
+    trained.export_safetensors(output)?;
+    println!(
+        "Wrote {} (safetensors) from {}",
+        output.display(),
+        trained.path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,12 +2,15 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// The header of `metrics.csv`. Accuracies are fractions; `seconds` is the wall time of the
 /// epoch's training pass.
 pub const CSV_HEADER: &str = "epoch,train_loss,validation_accuracy,test_accuracy,seconds";
 
 /// One epoch's results.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EpochMetrics {
     /// 1-based epoch number.
     pub epoch: usize,

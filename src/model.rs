@@ -2,9 +2,13 @@
 //!
 //! There is no backward pass here. Gradients come from `loss.backward()` on an autodiff device.
 
+use std::path::Path;
+
+use anyhow::Context;
 use burn::module::{Module, Param, ParamId};
 use burn::nn::Linear;
 use burn::nn::activation::{Activation, ActivationConfig};
+use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -36,6 +40,21 @@ impl Mlp {
         });
         // [batch, n_hidden] -> [batch, classes]
         self.output.forward(last.forward(x))
+    }
+
+    /// The layers, input first. Layer `i`'s weight is `[n_in, n_out]`, stored as
+    /// `layers.{i}.weight` in records and exports, its bias `layers.{i}.bias`.
+    pub fn layers(&self) -> &[Linear] {
+        &self.layers
+    }
+
+    /// Saves the weights as a Burn record (burnpack), which is written to a scratch file and
+    /// renamed into place.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        self.clone()
+            .into_record()
+            .save(path)
+            .with_context(|| format!("cannot save the model to {}", path.display()))
     }
 
     /// Layer sizes, input first, read back from the weights.
@@ -104,6 +123,22 @@ impl MlpConfig {
                 Output::Logits => ActivationConfig::Identity,
             }),
         }
+    }
+
+    /// Builds the network and loads the weights of the Burn record at `path` into it.
+    pub fn load(&self, path: &Path, device: &Device) -> anyhow::Result<Mlp> {
+        let error = || format!("cannot load the model {}", path.display());
+        let record = ModuleRecord::load(path).with_context(error)?;
+        self.init(0, device)
+            .try_load_record(record)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| {
+                format!(
+                    "{}: does not fit a {:?} network",
+                    path.display(),
+                    self.model.sizes
+                )
+            })
     }
 
     /// Standard deviations of a layer's weights and biases (0 means zeros).

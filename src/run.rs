@@ -3,15 +3,16 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
-use anyhow::Context;
-use burn::module::Module;
+use anyhow::{Context, bail};
 
 use crate::backend::Devices;
+use crate::checkpoint::{self, Checkpoint, Damaged};
 use crate::config::RunConfig;
 use crate::data::{MnistFiles, MnistSource, MnistSplits};
 use crate::metrics::{self, CSV_HEADER, EpochMetrics};
-use crate::model::Mlp;
 use crate::training::Learner;
 
 /// The resolved config, as written into the run folder.
@@ -19,7 +20,7 @@ pub const CONFIG_FILE: &str = "config.toml";
 /// One row per epoch.
 pub const METRICS_FILE: &str = "metrics.csv";
 /// The model after the newest complete epoch, a Burn record (burnpack).
-pub const MODEL_FILE: &str = "model.bpk";
+pub const MODEL_FILE: &str = checkpoint::MODEL_FILE;
 
 /// Command-line values that replace the config's.
 #[derive(Debug, Clone, Default)]
@@ -67,16 +68,24 @@ pub struct Run {
     pub dir: PathBuf,
     /// Where a previous run in the folder was moved, with `force`.
     pub moved_aside: Option<PathBuf>,
+    /// The checkpoint a resumed run carries on from.
+    pub resumed: Option<Checkpoint>,
+    /// Newer checkpoints passed over because they are damaged.
+    pub damaged: Vec<Damaged>,
     splits: MnistSplits,
 }
 
 /// What a finished run achieved.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
-    /// Every epoch, in order.
+    /// Every epoch, in order, including those before a resume.
     pub history: Vec<EpochMetrics>,
     /// The run folder.
     pub dir: PathBuf,
+    /// Size of one checkpoint in bytes.
+    pub checkpoint_bytes: u64,
+    /// Wall time of each checkpoint this process wrote.
+    pub checkpoint_seconds: Vec<f64>,
 }
 
 impl RunSummary {
@@ -87,24 +96,93 @@ impl RunSummary {
 }
 
 impl Run {
-    /// Reads the config at `path`, applies `overrides`, loads MNIST and checks the two against
-    /// each other, then creates the run folder: `[output] dir`, or `artifacts/<config name>`.
+    /// A new run: reads the config at `path`, applies `overrides`, loads MNIST and checks the
+    /// two against each other, then creates the run folder: `[output] dir`, or
+    /// `artifacts/<config name>`.
     ///
     /// A folder that already holds a run is refused, unless `force`, which first moves it aside
     /// to `<folder>.previous-<n>`.
-    pub fn prepare(path: &Path, overrides: &Overrides, force: bool) -> anyhow::Result<Self> {
+    pub fn new(path: &Path, overrides: &Overrides, force: bool) -> anyhow::Result<Self> {
         let mut config = RunConfig::load(path)?;
         overrides.apply(&mut config);
         let files = MnistFiles::open(config.data.dir.as_deref())?;
         config.validate(&path.display().to_string(), files.train.len())?;
-
         let dir = config.output.dir.clone().unwrap_or_else(|| {
             let name = path.file_stem().unwrap_or_default();
             Path::new("artifacts").join(name)
         });
         let moved_aside = prepare_dir(&dir, force)?;
-        write_atomically(&dir.join(CONFIG_FILE), config.to_toml().as_bytes())?;
+        config.output.dir = Some(dir.clone());
+        Self::ready(config, files, dir, None, Vec::new(), moved_aside)
+    }
 
+    /// Carries on the run in `dir` from its newest intact checkpoint (from the start if it has
+    /// none yet), to its configured epochs or `overrides.epochs`.
+    ///
+    /// Only what leaves the result bit for bit the same may change: the epochs, the data folder
+    /// and `[output]`. `config`, when given, is compared with the run's own config, and so are
+    /// the flags; any other difference is refused, naming the key and both values.
+    pub fn resume(
+        dir: &Path,
+        config: Option<&Path>,
+        overrides: &Overrides,
+    ) -> anyhow::Result<Self> {
+        if overrides.out.is_some() {
+            bail!(
+                "--out cannot be combined with --resume: the run folder is {}",
+                dir.display()
+            );
+        }
+        let config_file = dir.join(CONFIG_FILE);
+        if !config_file.is_file() {
+            bail!(
+                "{} is not a run folder: it has no {CONFIG_FILE}",
+                dir.display()
+            );
+        }
+        let (resumed, damaged) = Checkpoint::newest(dir)?;
+        let mut run_config = match &resumed {
+            Some(checkpoint) => checkpoint.config.clone(),
+            None if damaged.is_empty() => RunConfig::load(&config_file)?,
+            None => {
+                let problems: Vec<&str> = damaged.iter().map(|d| d.problem.as_str()).collect();
+                bail!(
+                    "no usable checkpoint in {}: {}",
+                    dir.display(),
+                    problems.join("; ")
+                );
+            }
+        };
+        let mut requested = match config {
+            Some(path) => RunConfig::load(path)?,
+            None => run_config.clone(),
+        };
+        overrides.apply(&mut requested);
+        if let Some((key, was, now)) = run_config.first_mathematical_difference(&requested) {
+            bail!(
+                "cannot resume {}: `{key}` is {was} in the run but {now} now; a resumed run may change only the epochs, the data folder and [output]",
+                dir.display()
+            );
+        }
+        run_config.training.epochs = requested.training.epochs;
+        run_config.data.dir = requested.data.dir;
+        run_config.output.keep_last = requested.output.keep_last;
+        run_config.output.dir = Some(dir.to_path_buf());
+        let files = MnistFiles::open(run_config.data.dir.as_deref())?;
+        run_config.validate(&config_file.display().to_string(), files.train.len())?;
+        Self::ready(run_config, files, dir.to_path_buf(), resumed, damaged, None)
+    }
+
+    /// Writes the resolved config into the run folder and batches the data.
+    fn ready(
+        config: RunConfig,
+        files: MnistFiles,
+        dir: PathBuf,
+        resumed: Option<Checkpoint>,
+        damaged: Vec<Damaged>,
+        moved_aside: Option<PathBuf>,
+    ) -> anyhow::Result<Self> {
+        write_atomically(&dir.join(CONFIG_FILE), config.to_toml().as_bytes())?;
         let devices = Devices::cpu();
         let splits = files.splits(config.data.validation_size, &devices.train, &devices.eval);
         Ok(Self {
@@ -113,22 +191,54 @@ impl Run {
             devices,
             dir,
             moved_aside,
+            resumed,
+            damaged,
             splits,
         })
     }
 
-    /// Trains every epoch. After each, `on_epoch` sees the metrics, and `metrics.csv` and the
-    /// model in the run folder are replaced, atomically, by their new versions.
-    pub fn train(self, mut on_epoch: impl FnMut(&EpochMetrics)) -> anyhow::Result<RunSummary> {
-        let mut learner = Learner::new(&self.config, &self.devices.train);
-        let mut history = Vec::new();
+    /// Trains the remaining epochs. After each, a checkpoint is written, `metrics.csv` and the
+    /// model in the run folder are replaced atomically by their new versions, old checkpoints
+    /// are pruned, and `on_epoch` sees the metrics. Raising `stop` ends the run within a step
+    /// with [`TrainError::Interrupted`](crate::training::TrainError::Interrupted), leaving the
+    /// last complete epoch's files.
+    pub fn train(
+        self,
+        stop: &AtomicBool,
+        mut on_epoch: impl FnMut(&EpochMetrics),
+    ) -> anyhow::Result<RunSummary> {
+        let (mut learner, mut history) = match &self.resumed {
+            Some(checkpoint) => (
+                Learner::restore(&self.config, &self.devices.train, checkpoint)?,
+                checkpoint.metrics.clone(),
+            ),
+            None => (Learner::new(&self.config, &self.devices.train), Vec::new()),
+        };
+        // A kill between a checkpoint and these files leaves them an epoch behind.
+        write_metrics(&self.dir, &history)?;
+        if self.resumed.is_some() {
+            learner.model().save(&self.dir.join(MODEL_FILE))?;
+        }
+        let mut checkpoint_bytes = 0;
+        let mut checkpoint_seconds = Vec::new();
         learner.fit(
             &self.splits,
             self.config.training.epochs,
+            stop,
             |learner, metrics| {
                 history.push(metrics.clone());
+                let started = Instant::now();
+                checkpoint_bytes = Checkpoint::save(
+                    &self.dir,
+                    &self.config,
+                    &history,
+                    learner.model(),
+                    learner.optimizer(),
+                )?;
+                checkpoint_seconds.push(started.elapsed().as_secs_f64());
                 write_metrics(&self.dir, &history)?;
-                save_model(learner.model(), &self.dir.join(MODEL_FILE))?;
+                learner.model().save(&self.dir.join(MODEL_FILE))?;
+                checkpoint::prune(&self.dir, self.config.output.keep_last, &history)?;
                 on_epoch(metrics);
                 Ok(())
             },
@@ -136,6 +246,8 @@ impl Run {
         Ok(RunSummary {
             history,
             dir: self.dir,
+            checkpoint_bytes,
+            checkpoint_seconds,
         })
     }
 }
@@ -149,8 +261,8 @@ fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<Option<PathBuf>> {
     let mut moved_aside = None;
     if holds_run {
         if !force {
-            anyhow::bail!(
-                "run folder {} already holds a run; choose another with --out DIR, or pass --force to move it aside",
+            bail!(
+                "run folder {0} already holds a run; continue it with --resume {0}, choose another folder with --out DIR, or pass --force to move it aside",
                 dir.display()
             );
         }
@@ -178,20 +290,15 @@ fn write_metrics(dir: &Path, history: &[EpochMetrics]) -> anyhow::Result<()> {
     write_atomically(&dir.join(METRICS_FILE), csv.as_bytes())
 }
 
-/// Saves the model as a Burn record; burnpack writes a scratch file and renames it into place.
-fn save_model(model: &Mlp, path: &Path) -> anyhow::Result<()> {
-    model
-        .clone()
-        .into_record()
-        .save(path)
-        .with_context(|| format!("cannot save the model to {}", path.display()))
-}
-
 /// Replaces `path` with `contents` so that a crash leaves either the old file or the new one.
-fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let write = || -> std::io::Result<()> {
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        let mut builder = tempfile::Builder::new();
+        // Readable like any file the user writes, not tempfile's private 0600.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let mut file = builder.tempfile_in(dir)?;
         file.write_all(contents)?;
         file.as_file().sync_all()?;
         file.persist(path)?;

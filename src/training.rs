@@ -1,8 +1,10 @@
 //! The learner: a train step, an inference step, and a loop that owns the model, the optimizer
 //! and the epoch counter, in the shape of Burn's `Learner`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use anyhow::Context;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Tensor};
@@ -10,8 +12,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use crate::checkpoint::Checkpoint;
 use crate::config::{Cost, OptimizerName, RunConfig};
 use crate::data::{MnistBatch, MnistSplits};
+use crate::inference;
 use crate::metrics::EpochMetrics;
 use crate::model::{Mlp, MlpConfig};
 
@@ -29,6 +33,12 @@ pub enum TrainError {
         loss: f64,
         /// The learning rate in use.
         lr: f64,
+    },
+    /// The stop flag was raised (Ctrl-C): the epoch in progress is abandoned.
+    #[error("interrupted during epoch {epoch}")]
+    Interrupted {
+        /// The epoch that was abandoned; the ones before it are complete.
+        epoch: usize,
     },
     /// The per-epoch callback (writing metrics or the model) failed.
     #[error(transparent)]
@@ -67,6 +77,30 @@ impl Learner {
         }
     }
 
+    /// Carries on from a checkpoint: its model, its optimizer state and its epoch counter.
+    pub fn restore(
+        config: &RunConfig,
+        device: &Device,
+        checkpoint: &Checkpoint,
+    ) -> anyhow::Result<Self> {
+        let mut learner = Self::new(config, device);
+        let model = MlpConfig::new(config.model.clone(), config.output())
+            .load(&checkpoint.model_path(), device)?;
+        learner.model = Some(model);
+        let path = checkpoint.optimizer_path();
+        learner.optim = learner
+            .optim
+            .load(&path)
+            .with_context(|| format!("cannot load the optimizer state {}", path.display()))?;
+        learner.epoch = checkpoint.epoch;
+        Ok(learner)
+    }
+
+    /// The optimizer, with its state.
+    pub fn optimizer(&self) -> &ModuleOptimizer {
+        &self.optim
+    }
+
     /// The model as trained so far.
     pub fn model(&self) -> &Mlp {
         self.model
@@ -96,40 +130,43 @@ impl Learner {
 
     /// Inference step: how many examples of `split` the model classifies correctly.
     pub fn correct(&self, split: &MnistBatch) -> usize {
-        let model = self.model().valid();
-        // [n, 784] -> [n, 10] -> [n]
-        let predicted = model
-            .forward(split.images.clone())
-            .argmax(1)
-            .squeeze_dim::<1>(1);
-        let correct = predicted.equal(split.labels.clone()).int().sum();
-        usize::try_from(correct.into_scalar::<i64>()).expect("a count is not negative")
+        inference::correct(&self.model().valid(), split)
     }
 
-    /// One pass over `train` in the order of [`epoch_order`]. Returns the mean cost per example.
-    pub fn train_epoch(&mut self, train: &MnistBatch) -> f64 {
+    /// One pass over `train` in the order of [`epoch_order`]. Returns the mean cost per example,
+    /// or `None` if `stop` was raised, in which case the epoch counter is unchanged.
+    pub fn train_epoch(&mut self, train: &MnistBatch, stop: &AtomicBool) -> Option<f64> {
         let n = train.len();
         let shuffled = train.permute(&epoch_order(self.seed, self.epoch, n));
         let mut total = Tensor::<1>::zeros([1], &train.images.device().without_autodiff());
         for start in (0..n).step_by(self.batch_size) {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
             let batch = shuffled.slice(start..(start + self.batch_size).min(n));
             total = total + self.train_step(&batch);
         }
         self.epoch += 1;
-        total.into_scalar::<f64>() / n as f64
+        Some(total.into_scalar::<f64>() / n as f64)
     }
 
     /// Trains until `epochs` epochs are complete, evaluating after each one and handing its
-    /// metrics to `on_epoch` (which prints them, writes them down, saves the model).
+    /// metrics to `on_epoch` (which prints them, writes them down, saves the model). Raising
+    /// `stop` abandons the epoch in progress within a step.
     pub fn fit(
         &mut self,
         splits: &MnistSplits,
         epochs: usize,
+        stop: &AtomicBool,
         mut on_epoch: impl FnMut(&Self, &EpochMetrics) -> anyhow::Result<()>,
     ) -> Result<(), TrainError> {
         while self.epoch < epochs {
             let started = Instant::now();
-            let train_loss = self.train_epoch(&splits.train);
+            let Some(train_loss) = self.train_epoch(&splits.train, stop) else {
+                return Err(TrainError::Interrupted {
+                    epoch: self.epoch + 1,
+                });
+            };
             let seconds = started.elapsed().as_secs_f64();
             if !train_loss.is_finite() {
                 return Err(TrainError::Diverged {

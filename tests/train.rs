@@ -33,9 +33,7 @@ fn smoke_config_learns_real_mnist_and_repeats_exactly() {
         assert!(
             stdout
                 .lines()
-                .last()
-                .unwrap()
-                .starts_with("Best test accuracy: "),
+                .any(|l| l.starts_with("Best test accuracy: ")),
             "{stdout}"
         );
         for file in ["config.toml", "metrics.csv", "model.bpk"] {

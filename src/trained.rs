@@ -1,0 +1,93 @@
+//! A trained model read back from a run folder or a checkpoint: evaluated, or exported.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::Device;
+
+use crate::checkpoint::Checkpoint;
+use crate::config::RunConfig;
+use crate::data::MnistFiles;
+use crate::inference::ConfusionMatrix;
+use crate::model::{Mlp, MlpConfig};
+use crate::run::{self, CONFIG_FILE, MODEL_FILE};
+
+/// A model with the config it was trained from.
+pub struct Trained {
+    /// The run's resolved config.
+    pub config: RunConfig,
+    /// The weights, on the evaluation device.
+    pub model: Mlp,
+    /// The record they were read from.
+    pub path: PathBuf,
+}
+
+impl Trained {
+    /// Reads the model of a run folder (its newest epoch) or of one checkpoint folder.
+    pub fn load(path: &Path, device: &Device) -> anyhow::Result<Self> {
+        let (config, model_path) = if path.join("manifest.toml").is_file() {
+            let checkpoint = Checkpoint::open(path)
+                .map_err(|problem| anyhow::anyhow!("damaged checkpoint: {problem}"))?;
+            let model = checkpoint.model_path();
+            (checkpoint.config, model)
+        } else if path.join(CONFIG_FILE).is_file() {
+            let model = path.join(MODEL_FILE);
+            if !model.is_file() {
+                bail!(
+                    "{}: no {MODEL_FILE} yet: the run has not finished an epoch",
+                    path.display()
+                );
+            }
+            (RunConfig::load(&path.join(CONFIG_FILE))?, model)
+        } else if path.exists() {
+            bail!(
+                "{} is neither a run folder nor a checkpoint",
+                path.display()
+            );
+        } else {
+            bail!("{} does not exist", path.display());
+        };
+        let model =
+            MlpConfig::new(config.model.clone(), config.output()).load(&model_path, device)?;
+        Ok(Self {
+            config,
+            model,
+            path: model_path,
+        })
+    }
+
+    /// Classifies the official test set: accuracy, per-class accuracy and confusion matrix.
+    /// The data comes from `data_dir`, else from where the run found it.
+    pub fn evaluate(
+        &self,
+        data_dir: Option<&Path>,
+        device: &Device,
+    ) -> anyhow::Result<ConfusionMatrix> {
+        let files = MnistFiles::open(data_dir.or(self.config.data.dir.as_deref()))?;
+        Ok(ConfusionMatrix::of(&self.model, &files.test_split(device)))
+    }
+
+    /// Writes the weights as safetensors through burn-store, atomically. Tensor names are
+    /// `layers.{i}.weight` (`[n_in, n_out]`) and `layers.{i}.bias` (`[n_out]`), f32.
+    ///
+    /// The header carries one metadata entry: burn-store's default three sit in a hash map, whose
+    /// order changes from run to run, and equal weights must give equal files.
+    pub fn export_safetensors(&self, output: &Path) -> anyhow::Result<()> {
+        let mut store = SafetensorsStore::from_bytes(None)
+            .clear_metadata()
+            .metadata(
+                "producer",
+                concat!("digits ", env!("CARGO_PKG_VERSION"), " (burn)"),
+            );
+        self.model
+            .save_into(&mut store)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("cannot serialise the model as safetensors")?;
+        let bytes = store
+            .get_bytes()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("cannot serialise the model as safetensors")?;
+        run::write_atomically(output, &bytes)
+    }
+}

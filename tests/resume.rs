@@ -1,0 +1,406 @@
+//! Checkpoints and resume through the real binary: exactness, kills, Ctrl-C, damaged
+//! checkpoints, refused changes, eval and export.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Rows of metrics.csv without `seconds`, model.bpk and the safetensors export of a run.
+fn outcome(run: &Path) -> (Vec<String>, Vec<u8>, Vec<u8>) {
+    let export = run.with_extension("safetensors");
+    let output = digits(&[
+        "export",
+        run.to_str().unwrap(),
+        "--output",
+        export.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        metrics_without_seconds(run),
+        std::fs::read(run.join("model.bpk")).unwrap(),
+        std::fs::read(&export).unwrap(),
+    )
+}
+
+fn succeed(args: &[&str]) -> String {
+    let output = digits(args);
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "{args:?}: {stderr}");
+    stderr
+}
+
+/// A synthetic data folder and its config, inside a temp dir.
+struct Synthetic {
+    tmp: tempfile::TempDir,
+    data: PathBuf,
+    config: PathBuf,
+}
+
+impl Synthetic {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        synthetic_mnist(&data, 600, 200, false);
+        let config = synthetic_config(tmp.path());
+        Self { tmp, data, config }
+    }
+
+    fn run(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// `train` arguments for a new run into `run`, plus `extra`.
+    fn train<'a>(&'a self, run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "train",
+            "--config",
+            self.config.to_str().unwrap(),
+            "--data-dir",
+            self.data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        args
+    }
+}
+
+fn spawn(args: &[&str], pause_ms: u64) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_digits"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DIGITS_CHECKPOINT_PAUSE_MS", pause_ms.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `found` holds, failing after 60 s.
+fn wait_for(what: &str, mut found: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !found() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn checkpoint_names(run: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn half_written(run: &Path) -> bool {
+    checkpoint_names(run)
+        .iter()
+        .any(|n| n.contains(".partial-"))
+}
+
+/// Both seed configs on real MNIST: 1 epoch, then resumed to 3, equals 3 uninterrupted epochs:
+/// the same metrics, a byte-identical model and byte-identical exported weights.
+#[test]
+fn resume_is_exact_for_the_seed_configs() {
+    let Some(mnist) = real_mnist() else { return };
+    let mnist = mnist.to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for config in ["configs/nielsen.toml", "configs/two-layer-net.toml"] {
+        let whole = tmp.path().join("whole");
+        let split = tmp.path().join("split");
+        let (whole_str, split_str) = (whole.to_str().unwrap(), split.to_str().unwrap());
+        let new_run = |out: &str, epochs: &str| {
+            succeed(&[
+                "train",
+                "--config",
+                config,
+                "--data-dir",
+                mnist,
+                "--out",
+                out,
+                "--epochs",
+                epochs,
+            ]);
+        };
+        new_run(whole_str, "3");
+        new_run(split_str, "1");
+        succeed(&["train", "--resume", split_str, "--epochs", "3"]);
+        assert_eq!(metrics_without_seconds(&split).len(), 3);
+        assert!(
+            outcome(&whole) == outcome(&split),
+            "{config}: resume is not exact"
+        );
+        std::fs::remove_dir_all(&whole).unwrap();
+        std::fs::remove_dir_all(&split).unwrap();
+    }
+}
+
+/// SIGKILL three times, twice while a checkpoint is half written, then resume to the end: the
+/// run equals an uninterrupted one and no scratch folder is left.
+#[test]
+fn killed_runs_resume_to_the_uninterrupted_result() {
+    let s = Synthetic::new();
+    let whole = s.run("whole");
+    succeed(&s.train(&whole, &[]));
+
+    let run = s.run("killed");
+    let resume = ["train", "--resume", run.to_str().unwrap()];
+    // 1: during the first checkpoint.
+    let mut child = spawn(&s.train(&run, &[]), 300);
+    wait_for("a half-written checkpoint", || half_written(&run));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        checkpoint_names(&run)
+            .iter()
+            .all(|n| n.contains(".partial-"))
+    );
+    // 2: during a later checkpoint, with complete ones beside it.
+    let mut child = spawn(&resume, 300);
+    wait_for("epoch 3", || run.join("checkpoints/epoch-0003").is_dir());
+    wait_for("a half-written checkpoint", || half_written(&run));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // 3: anywhere.
+    let mut child = spawn(&resume, 30);
+    std::thread::sleep(Duration::from_millis(250));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    succeed(&resume);
+    assert!(!half_written(&run), "{:?}", checkpoint_names(&run));
+    assert!(outcome(&whole) == outcome(&run), "the killed run differs");
+}
+
+/// Ctrl-C stops within a moment, exits non-zero, prints the resume command and keeps the last
+/// complete checkpoint, from which the run completes exactly.
+#[test]
+fn ctrl_c_keeps_the_last_checkpoint_and_says_how_to_resume() {
+    let s = Synthetic::new();
+    let whole = s.run("whole");
+    succeed(&s.train(&whole, &[]));
+
+    let run = s.run("interrupted");
+    let child = spawn(&s.train(&run, &[]), 100);
+    wait_for("epoch 2", || run.join("checkpoints/epoch-0002").is_dir());
+    let signalled = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        signalled.elapsed()
+    );
+    assert_eq!(output.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Interrupted during epoch"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("train --resume {}", run.display())),
+        "{stderr}"
+    );
+
+    succeed(&["train", "--resume", run.to_str().unwrap()]);
+    assert!(
+        outcome(&whole) == outcome(&run),
+        "the interrupted run differs"
+    );
+}
+
+/// A garbled newest checkpoint is skipped with a warning naming it; with none usable, a
+/// one-line error.
+#[test]
+fn a_damaged_checkpoint_falls_back_to_the_previous_one() {
+    let s = Synthetic::new();
+    let whole = s.run("whole");
+    succeed(&s.train(&whole, &["--epochs", "5"]));
+    let run = s.run("damaged");
+    succeed(&s.train(&run, &["--epochs", "4"]));
+
+    let model = run.join("checkpoints/epoch-0004/model.bpk");
+    let mut bytes = std::fs::read(&model).unwrap();
+    bytes[200] ^= 0xff;
+    std::fs::write(&model, bytes).unwrap();
+    let stderr = succeed(&["train", "--resume", run.to_str().unwrap(), "--epochs", "5"]);
+    assert!(
+        stderr.contains("warning: skipping damaged checkpoint"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("epoch-0004/model.bpk: checksum"),
+        "{stderr}"
+    );
+    assert!(outcome(&whole) == outcome(&run), "the fallback run differs");
+
+    for name in checkpoint_names(&run) {
+        let state = run.join("checkpoints").join(name).join("state.toml");
+        std::fs::write(state, "epoch = ").unwrap();
+    }
+    let stderr = clean_error(&digits(&[
+        "train",
+        "--resume",
+        run.to_str().unwrap(),
+        "--epochs",
+        "6",
+    ]));
+    assert!(stderr.contains("no usable checkpoint"), "{stderr}");
+}
+
+/// Only the epochs, the data folder and [output] may change on resume.
+#[test]
+fn resume_refuses_changes_to_the_mathematics() {
+    let s = Synthetic::new();
+    let run = s.run("run");
+    succeed(&s.train(&run, &["--epochs", "1"]));
+    let run = run.to_str().unwrap();
+    let stderr = clean_error(&digits(&["train", "--resume", run, "--lr", "0.5"]));
+    assert!(
+        stderr.contains("`optimizer.lr` is 0.1 in the run but 0.5 now"),
+        "{stderr}"
+    );
+    let stderr = clean_error(&digits(&["train", "--resume", run, "--batch-size", "20"]));
+    assert!(
+        stderr.contains("`training.batch_size` is 10 in the run but 20 now"),
+        "{stderr}"
+    );
+    let stderr = clean_error(&digits(&[
+        "train",
+        "--resume",
+        run,
+        "--config",
+        "configs/nielsen.toml",
+    ]));
+    assert!(
+        stderr.contains("`data.validation_size` is 100 in the run but 10000 now"),
+        "{stderr}"
+    );
+    let stderr = clean_error(&digits(&["train", "--resume", run, "--out", "elsewhere"]));
+    assert!(
+        stderr.contains("--out cannot be combined with --resume"),
+        "{stderr}"
+    );
+    let stderr = clean_error(&digits(&["train", "--resume", "/no/such/run"]));
+    assert!(
+        stderr.contains("/no/such/run is not a run folder"),
+        "{stderr}"
+    );
+}
+
+/// The newest `keep_last` checkpoints stay, with the best by validation accuracy.
+#[test]
+fn old_checkpoints_are_pruned_but_the_best_is_kept() {
+    let s = Synthetic::new();
+    let run = s.run("run");
+    succeed(&s.train(&run, &[]));
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let best = csv
+        .lines()
+        .skip(1)
+        .map(|row| row.split(',').collect::<Vec<_>>())
+        .fold((0, -1.0), |best, row| {
+            let accuracy: f64 = row[2].parse().unwrap();
+            if accuracy > best.1 {
+                (row[0].parse().unwrap(), accuracy)
+            } else {
+                best
+            }
+        })
+        .0;
+    let mut expected = vec![
+        format!("epoch-{best:04}"),
+        "epoch-0009".into(),
+        "epoch-0010".into(),
+    ];
+    expected.sort();
+    expected.dedup();
+    assert_eq!(checkpoint_names(&run), expected);
+}
+
+/// `eval` reports the accuracy the run measured, per class and as a confusion matrix, for a run
+/// and for one of its checkpoints.
+#[test]
+fn eval_reports_the_runs_accuracy() {
+    let s = Synthetic::new();
+    let run = s.run("run");
+    succeed(&s.train(&run, &["--epochs", "3"]));
+    let last = test_accuracies(&run)[2];
+    for path in [run.clone(), run.join("checkpoints/epoch-0003")] {
+        let output = digits(&["eval", path.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let expected = format!("Test accuracy: {} / 200", (last * 200.0).round());
+        assert!(stdout.contains(&expected), "{stdout}");
+        assert!(stdout.contains("Per class:"), "{stdout}");
+        assert!(stdout.contains("Confusion matrix"), "{stdout}");
+    }
+    let stderr = clean_error(&digits(&["eval", s.data.to_str().unwrap()]));
+    assert!(
+        stderr.contains("neither a run folder nor a checkpoint"),
+        "{stderr}"
+    );
+}
+
+/// The safetensors export, read by the `safetensors` crate, holds the model's tensors under the
+/// documented names, shapes and values.
+#[test]
+fn export_reads_back_with_an_independent_reader() {
+    let s = Synthetic::new();
+    let run = s.run("run");
+    succeed(&s.train(&run, &["--epochs", "2"]));
+    let file = s.run("model.safetensors");
+    succeed(&[
+        "export",
+        run.to_str().unwrap(),
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+
+    let bytes = std::fs::read(&file).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = tensors.names();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "layers.0.bias",
+            "layers.0.weight",
+            "layers.1.bias",
+            "layers.1.weight"
+        ]
+    );
+    let device = digits::backend::Devices::cpu().eval;
+    let trained = digits::trained::Trained::load(&run, &device).unwrap();
+    for (i, layer) in trained.model.layers().iter().enumerate() {
+        let weight = tensors.tensor(&format!("layers.{i}.weight")).unwrap();
+        let bias = tensors.tensor(&format!("layers.{i}.bias")).unwrap();
+        assert_eq!(weight.dtype(), safetensors::Dtype::F32);
+        assert_eq!(weight.shape(), layer.weight.dims());
+        assert_eq!(bias.shape(), layer.bias.as_ref().unwrap().dims());
+        let expected = layer.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        let found: Vec<f32> = weight
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(found, expected, "layers.{i}.weight");
+    }
+}
