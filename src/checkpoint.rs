@@ -172,19 +172,16 @@ impl Checkpoint {
             let path = dir.join(name);
             fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
         };
-        let manifest = read(MANIFEST_FILE)?;
-        let manifest: Manifest = std::str::from_utf8(&manifest)
-            .map_err(|e| e.to_string())
-            .and_then(|text| toml::from_str(text).map_err(|e| e.message().to_string()))
-            .map_err(|e| {
-                format!(
-                    "{}: unreadable manifest: {e}",
+        let manifest: Manifest = read_toml(&dir.join(MANIFEST_FILE))?;
+        for name in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
+            let Some(entry) = manifest.files.iter().find(|f| f.name == name) else {
+                return Err(format!(
+                    "{}: does not list {name}",
                     dir.join(MANIFEST_FILE).display()
-                )
-            })?;
-        for entry in &manifest.files {
-            let path = dir.join(&entry.name);
-            let bytes = read(&entry.name)?;
+                ));
+            };
+            let path = dir.join(name);
+            let bytes = read(name)?;
             if bytes.len() as u64 != entry.bytes {
                 return Err(format!(
                     "{}: {} bytes, the manifest says {}",
@@ -200,11 +197,7 @@ impl Checkpoint {
                 ));
             }
         }
-        let state = read(STATE_FILE)?;
-        let state: State = std::str::from_utf8(&state)
-            .map_err(|e| e.to_string())
-            .and_then(|text| toml::from_str(text).map_err(|e| e.message().to_string()))
-            .map_err(|e| format!("{}: {e}", dir.join(STATE_FILE).display()))?;
+        let state: State = read_toml(&dir.join(STATE_FILE))?;
         if state.metrics.len() != state.epoch {
             return Err(format!(
                 "{}: epoch {} with {} rows of metrics",
@@ -276,6 +269,14 @@ fn complete(run: &Path) -> anyhow::Result<Vec<(usize, PathBuf)>> {
     }
     found.sort();
     Ok(found)
+}
+
+/// Reads a TOML file, describing any failure with the file's path.
+fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| toml::from_str(&text).map_err(|e| e.message().to_string()))
+        .map_err(|e| format!("{}: unreadable: {e}", path.display()))
 }
 
 fn folder_name(epoch: usize) -> String {

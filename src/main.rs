@@ -158,6 +158,12 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
             checkpoint.epoch,
             checkpoint.dir.display()
         );
+        if checkpoint.epoch >= c.training.epochs {
+            println!(
+                "The run has completed its {} epochs; pass --epochs N to extend it.",
+                c.training.epochs
+            );
+        }
     }
     let dir = run.dir.clone();
     let summary = match run.train(&STOP, |epoch| println!("{epoch}")) {
