@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::BackendName;
 use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
 
 /// A whole run: what [`crate::training::Learner`] needs to train one network.
@@ -150,6 +151,9 @@ pub struct TrainingConfig {
     /// Seeds the initial weights and every epoch's shuffle.
     #[serde(default)]
     pub seed: u64,
+    /// Where to compute: `auto`, `ndarray`, `flex`, `wgpu`, `cuda` or `tch`.
+    #[serde(default)]
+    pub backend: BackendName,
 }
 
 /// Where the MNIST files come from, and the validation split.
@@ -372,7 +376,8 @@ impl RunConfig {
     }
 
     /// The first key, if any, where `self` and `other` describe different mathematics: anything
-    /// but the epoch count, the data folder and `[output]`. Returns the key and both values.
+    /// but the epoch count, the backend, the data folder and `[output]`. Returns the key and both
+    /// values.
     ///
     /// A resumed run may change only what leaves its result bit for bit the same.
     pub fn first_mathematical_difference(&self, other: &Self) -> Option<(String, String, String)> {
@@ -380,6 +385,7 @@ impl RunConfig {
             let mut config = config.clone();
             config.model.output = Some(config.output());
             config.training.epochs = 0;
+            config.training.backend = BackendName::Auto;
             config.data.dir = None;
             config.output = OutputConfig::default();
             toml::Value::try_from(config).expect("a RunConfig is TOML")
@@ -573,6 +579,7 @@ seed = 1
         let config = parse(NIELSEN).unwrap();
         let mut other = config.clone();
         other.training.epochs = 40;
+        other.training.backend = BackendName::Ndarray;
         other.output.keep_last = 5;
         other.data.dir = Some("elsewhere".into());
         assert_eq!(config.first_mathematical_difference(&other), None);

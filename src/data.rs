@@ -4,7 +4,6 @@
 //! The data is small (50,000 × 784 floats is 157 MB), so each split becomes one tensor when the
 //! run starts, and a training step only slices it: there is no per-item work in the hot loop.
 
-use std::panic;
 use std::path::{Path, PathBuf};
 
 use burn::data::dataloader::batcher::Batcher;
@@ -180,12 +179,12 @@ impl MnistFiles {
     /// them.
     fn read_burn_cache(cache: &Path, cached: bool) -> Result<Self, DataError> {
         if !cached {
-            quietly(|| (MnistDataset::train(), MnistDataset::test())).map_err(|reason| {
-                DataError::Download {
+            crate::panics::quietly(|| (MnistDataset::train(), MnistDataset::test())).map_err(
+                |reason| DataError::Download {
                     cache: cache.to_path_buf(),
                     reason,
-                }
-            })?;
+                },
+            )?;
         }
         for (split, images, labels) in CACHE_SPLITS {
             let folder = cache.join(split);
@@ -197,21 +196,6 @@ impl MnistFiles {
             test: Box::new(MnistDataset::test()),
         })
     }
-}
-
-/// Runs `f`, turning a panic into its message without printing it.
-fn quietly<T>(f: impl FnOnce() -> T + panic::UnwindSafe) -> Result<T, String> {
-    let previous = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let result = panic::catch_unwind(f);
-    panic::set_hook(previous);
-    result.map_err(|payload| {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown error".into())
-    })
 }
 
 /// Reads and cross-checks one split's image and label files.

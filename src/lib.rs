@@ -27,6 +27,7 @@ pub mod idx;
 pub mod inference;
 pub mod metrics;
 pub mod model;
+mod panics;
 pub mod run;
 pub mod trained;
 pub mod training;

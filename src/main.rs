@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use digits::backend::Devices;
+use digits::backend::{BackendName, Devices};
 use digits::run::{Overrides, Run};
 use digits::trained::Trained;
 use digits::training::TrainError;
@@ -29,6 +29,9 @@ enum Command {
         /// A folder holding the four MNIST IDX files (default: where the run found them).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Where to compute (any backend reads any checkpoint).
+        #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+        backend: BackendName,
     },
     /// Write a run's or a checkpoint's weights in another format.
     Export {
@@ -70,6 +73,9 @@ struct TrainArgs {
     /// Overrides [training] seed.
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
+    /// Overrides [training] backend.
+    #[arg(long, value_enum)]
+    backend: Option<BackendName>,
     /// A folder holding the four MNIST IDX files, gzipped or not (overrides [data] dir).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -87,7 +93,11 @@ static STOP: AtomicBool = AtomicBool::new(false);
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Train(args) => train(args),
-        Command::Eval { path, data_dir } => eval(&path, data_dir.as_deref()),
+        Command::Eval {
+            path,
+            data_dir,
+            backend,
+        } => eval(&path, data_dir.as_deref(), backend),
         Command::Export {
             path,
             format: Format::Safetensors,
@@ -109,6 +119,7 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         batch_size: args.batch_size,
         lr: args.lr,
         seed: args.seed,
+        backend: args.backend,
         data_dir: args.data_dir,
         out: args.out,
     };
@@ -149,7 +160,7 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     println!(
         "Data: {}; backend: {}; run folder: {}",
         run.source,
-        run.devices.name,
+        run.devices.describe(),
         run.dir.display()
     );
     if let Some(checkpoint) = &run.resumed {
@@ -205,8 +216,8 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn eval(path: &Path, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let device = Devices::cpu().eval;
+fn eval(path: &Path, data_dir: Option<&Path>, backend: BackendName) -> anyhow::Result<ExitCode> {
+    let device = Devices::select(backend)?.eval;
     let trained = Trained::load(path, &device)?;
     println!("Model: {}", trained.path.display());
     println!("{}", trained.evaluate(data_dir, &device)?);
@@ -214,7 +225,7 @@ fn eval(path: &Path, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
 }
 
 fn export(path: &Path, output: &Path) -> anyhow::Result<ExitCode> {
-    let trained = Trained::load(path, &Devices::cpu().eval)?;
+    let trained = Trained::load(path, &Devices::select(BackendName::Auto)?.eval)?;
     trained.export_safetensors(output)?;
     println!(
         "Wrote {} (safetensors) from {}",

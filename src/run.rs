@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::backend::Devices;
+use crate::backend::{BackendName, Devices};
 use crate::checkpoint::{self, Checkpoint, Damaged};
 use crate::config::RunConfig;
 use crate::data::{MnistFiles, MnistSource, MnistSplits};
@@ -17,6 +17,8 @@ use crate::training::Learner;
 
 /// The resolved config, as written into the run folder.
 pub const CONFIG_FILE: &str = "config.toml";
+/// The backend and device the run last trained on.
+pub const DEVICE_FILE: &str = "device.toml";
 /// One row per epoch.
 pub const METRICS_FILE: &str = "metrics.csv";
 /// The model after the newest complete epoch, a Burn record (burnpack).
@@ -33,6 +35,8 @@ pub struct Overrides {
     pub lr: Option<f64>,
     /// `[training] seed`.
     pub seed: Option<u64>,
+    /// `[training] backend`.
+    pub backend: Option<BackendName>,
     /// `[data] dir`.
     pub data_dir: Option<PathBuf>,
     /// `[output] dir`.
@@ -46,6 +50,7 @@ impl Overrides {
         training.epochs = self.epochs.unwrap_or(training.epochs);
         training.batch_size = self.batch_size.unwrap_or(training.batch_size);
         training.seed = self.seed.unwrap_or(training.seed);
+        training.backend = self.backend.unwrap_or(training.backend);
         config.optimizer.lr = self.lr.unwrap_or(config.optimizer.lr);
         if let Some(dir) = &self.data_dir {
             config.data.dir = Some(dir.clone());
@@ -105,6 +110,7 @@ impl Run {
     pub fn new(path: &Path, overrides: &Overrides, force: bool) -> anyhow::Result<Self> {
         let mut config = RunConfig::load(path)?;
         overrides.apply(&mut config);
+        let devices = Devices::select(config.training.backend)?;
         let files = MnistFiles::open(config.data.dir.as_deref())?;
         config.validate(&path.display().to_string(), files.train.len())?;
         let dir = config.output.dir.clone().unwrap_or_else(|| {
@@ -113,14 +119,14 @@ impl Run {
         });
         let moved_aside = prepare_dir(&dir, force)?;
         config.output.dir = Some(dir.clone());
-        Self::ready(config, files, dir, None, Vec::new(), moved_aside)
+        Self::ready(config, devices, files, dir, None, Vec::new(), moved_aside)
     }
 
     /// Carries on the run in `dir` from its newest intact checkpoint (from the start if it has
     /// none yet), to its configured epochs or `overrides.epochs`.
     ///
-    /// Only what leaves the result bit for bit the same may change: the epochs, the data folder
-    /// and `[output]`. `config`, when given, is compared with the run's own config, and so are
+    /// Only what leaves the mathematics the same may change: the epochs, the backend (results are
+    /// bit for bit the same only on the same one), the data folder and `[output]`. `config`, when given, is compared with the run's own config, and so are
     /// the flags; any other difference is refused, naming the key and both values.
     pub fn resume(
         dir: &Path,
@@ -165,17 +171,28 @@ impl Run {
             );
         }
         run_config.training.epochs = requested.training.epochs;
+        run_config.training.backend = requested.training.backend;
         run_config.data.dir = requested.data.dir;
         run_config.output.keep_last = requested.output.keep_last;
         run_config.output.dir = Some(dir.to_path_buf());
+        let devices = Devices::select(run_config.training.backend)?;
         let files = MnistFiles::open(run_config.data.dir.as_deref())?;
         run_config.validate(&config_file.display().to_string(), files.train.len())?;
-        Self::ready(run_config, files, dir.to_path_buf(), resumed, damaged, None)
+        Self::ready(
+            run_config,
+            devices,
+            files,
+            dir.to_path_buf(),
+            resumed,
+            damaged,
+            None,
+        )
     }
 
-    /// Writes the resolved config into the run folder and batches the data.
+    /// Writes the resolved config and the device into the run folder and batches the data.
     fn ready(
         config: RunConfig,
+        devices: Devices,
         files: MnistFiles,
         dir: PathBuf,
         resumed: Option<Checkpoint>,
@@ -183,7 +200,11 @@ impl Run {
         moved_aside: Option<PathBuf>,
     ) -> anyhow::Result<Self> {
         write_atomically(&dir.join(CONFIG_FILE), config.to_toml().as_bytes())?;
-        let devices = Devices::cpu();
+        let device = format!(
+            "# Where this run last trained.\nbackend = \"{}\"\ndevice = \"{:?}\"\n",
+            devices.backend, devices.eval
+        );
+        write_atomically(&dir.join(DEVICE_FILE), device.as_bytes())?;
         let splits = files.splits(config.data.validation_size, &devices.train, &devices.eval);
         Ok(Self {
             config,

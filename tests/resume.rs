@@ -387,7 +387,9 @@ fn export_reads_back_with_an_independent_reader() {
             "layers.1.weight"
         ]
     );
-    let device = digits::backend::Devices::cpu().eval;
+    let device = digits::backend::Devices::select(Default::default())
+        .unwrap()
+        .eval;
     let trained = digits::trained::Trained::load(&run, &device).unwrap();
     for (i, layer) in trained.model.layers().iter().enumerate() {
         let weight = tensors.tensor(&format!("layers.{i}.weight")).unwrap();
