@@ -342,6 +342,11 @@ impl MnistFiles {
         }
     }
 
+    /// The first `n` training examples, e.g. for a gradient check.
+    pub fn first_training_examples(&self, n: usize, device: &Device) -> MnistBatch {
+        batch(self.train.as_ref(), 0..n.min(self.train.len()), device)
+    }
+
     /// The official test set alone.
     pub fn test_split(&self, device: &Device) -> MnistBatch {
         batch(self.test.as_ref(), 0..self.test.len(), device)

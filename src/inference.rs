@@ -2,8 +2,10 @@
 
 use std::fmt;
 
+use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor};
 
+use crate::config::Output;
 use crate::data::{MnistBatch, NUM_CLASSES};
 use crate::model::Mlp;
 
@@ -20,6 +22,30 @@ pub fn correct(model: &Mlp, split: &MnistBatch) -> usize {
         .int()
         .sum();
     usize::try_from(hits.into_scalar::<i64>()).expect("a count is not negative")
+}
+
+/// Each image's probability of each digit: `[n, 784]` -> `n × 10`. For logits this is their
+/// softmax; sigmoid activations, which need not sum to one, are divided by their sum.
+pub fn probabilities(model: &Mlp, output: Output, images: Tensor<2>) -> Vec<[f32; NUM_CLASSES]> {
+    let scores = model.forward(images);
+    let probabilities = match output {
+        Output::Logits => softmax(scores, 1),
+        Output::Sigmoid => scores.clone() / scores.sum_dim(1),
+    };
+    probabilities
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("probabilities read back as f32")
+        .chunks_exact(NUM_CLASSES)
+        .map(|row| row.try_into().expect("10 classes"))
+        .collect()
+}
+
+/// The digits ranked by probability, most likely first.
+pub fn ranked(probabilities: &[f32; NUM_CLASSES]) -> Vec<(usize, f32)> {
+    let mut ranked: Vec<(usize, f32)> = probabilities.iter().copied().enumerate().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    ranked
 }
 
 /// Counts of (true digit, predicted digit) over a set of examples.
@@ -99,6 +125,16 @@ impl fmt::Display for ConfusionMatrix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranking_puts_the_most_likely_first() {
+        let mut p = [0.0; NUM_CLASSES];
+        p[3] = 0.7;
+        p[8] = 0.2;
+        p[5] = 0.1;
+        let ranked = ranked(&p);
+        assert_eq!(ranked[..3], [(3, 0.7), (8, 0.2), (5, 0.1)]);
+    }
 
     #[test]
     fn tallies_and_accuracies() {

@@ -11,7 +11,8 @@
 //!
 //! let run = Run::new("configs/nielsen.toml".as_ref(), &Overrides::default(), false)?;
 //! let never = std::sync::atomic::AtomicBool::new(false);
-//! let summary = run.train(&never, |epoch| println!("{epoch}"))?;
+//! let mut show = digits::progress::Reporter::new(digits::progress::Display::Lines);
+//! let summary = run.train(&never, &mut show)?;
 //! println!("best: {:?}", summary.best());
 //! # anyhow::Ok(())
 //! ```
@@ -23,11 +24,14 @@ pub mod checkpoint;
 pub mod config;
 pub mod cost;
 pub mod data;
+pub mod digit_image;
+pub mod gradcheck;
 pub mod idx;
 pub mod inference;
 pub mod metrics;
 pub mod model;
 mod panics;
+pub mod progress;
 pub mod run;
 pub mod trained;
 pub mod training;

@@ -6,9 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use digits::backend::{BackendName, Devices};
+use digits::config::RunConfig;
+use digits::data::MnistFiles;
+use digits::progress::{Display, Reporter};
 use digits::run::{Overrides, Run};
 use digits::trained::Trained;
 use digits::training::TrainError;
+use digits::{digit_image, gradcheck, inference};
 
 /// Teach a neural network to read handwritten digits (MNIST), with Burn.
 #[derive(Debug, Parser)]
@@ -32,6 +36,33 @@ enum Command {
         /// Where to compute (any backend reads any checkpoint).
         #[arg(long, value_enum, default_value_t = BackendName::Auto)]
         backend: BackendName,
+    },
+    /// Read handwritten digits from image files (PNG, JPEG; any size, either polarity).
+    Predict {
+        /// A run folder (its newest epoch) or a checkpoint folder.
+        #[arg(long, value_name = "RUN")]
+        model: PathBuf,
+        /// The images.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Also print each 28×28 input as text: what the network saw.
+        #[arg(long)]
+        show: bool,
+        /// Where to compute.
+        #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+        backend: BackendName,
+    },
+    /// Compare autodiff gradients with central differences on a few training examples.
+    Gradcheck {
+        /// The run description whose network (and seed) is checked.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// A folder holding the four MNIST IDX files (overrides [data] dir).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Training examples in the batch.
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        examples: usize,
     },
     /// Write a run's or a checkpoint's weights in another format.
     Export {
@@ -85,6 +116,12 @@ struct TrainArgs {
     /// Move a run folder that already holds a run aside instead of refusing.
     #[arg(long)]
     force: bool,
+    /// Print the final summary only.
+    #[arg(long, conflicts_with = "json")]
+    quiet: bool,
+    /// Print one JSON object per epoch on stdout (everything else goes to stderr).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Raised by Ctrl-C or SIGTERM; the training loop checks it at every step.
@@ -98,6 +135,17 @@ fn main() -> ExitCode {
             data_dir,
             backend,
         } => eval(&path, data_dir.as_deref(), backend),
+        Command::Predict {
+            model,
+            images,
+            show,
+            backend,
+        } => predict(&model, &images, show, backend),
+        Command::Gradcheck {
+            config,
+            data_dir,
+            examples,
+        } => gradcheck(&config, data_dir.as_deref(), examples),
         Command::Export {
             path,
             format: Format::Safetensors,
@@ -134,6 +182,17 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
             std::process::exit(130);
         }
     })?;
+    let display = match (args.quiet, args.json) {
+        (true, _) => Display::Quiet,
+        (_, true) => Display::Json,
+        _ => Display::for_terminal(),
+    };
+    // What is not per-epoch output: stdout normally, stderr beside JSON, nothing when quiet.
+    let info = |line: String| match display {
+        Display::Json => eprintln!("{line}"),
+        Display::Quiet => {}
+        Display::Bar | Display::Lines => println!("{line}"),
+    };
     if let Some(aside) = &run.moved_aside {
         eprintln!("Moved the previous run to {}", aside.display());
     }
@@ -145,7 +204,7 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let c = &run.config;
-    println!(
+    info(format!(
         "Training {:?}: {} hidden, {} output, {} init; {} cost; SGD lr {}, batch {}; {} epochs, seed {}",
         c.model.sizes,
         c.model.activation,
@@ -156,28 +215,28 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         c.training.batch_size,
         c.training.epochs,
         c.training.seed
-    );
-    println!(
+    ));
+    info(format!(
         "Data: {}; backend: {}; run folder: {}",
         run.source,
         run.devices.describe(),
         run.dir.display()
-    );
+    ));
     if let Some(checkpoint) = &run.resumed {
-        println!(
+        info(format!(
             "Resuming after epoch {} from {}",
             checkpoint.epoch,
             checkpoint.dir.display()
-        );
+        ));
         if checkpoint.epoch >= c.training.epochs {
-            println!(
+            info(format!(
                 "The run has completed its {} epochs; pass --epochs N to extend it.",
                 c.training.epochs
-            );
+            ));
         }
     }
     let dir = run.dir.clone();
-    let summary = match run.train(&STOP, |epoch| println!("{epoch}")) {
+    let summary = match run.train(&STOP, &mut Reporter::new(display)) {
         Ok(summary) => summary,
         Err(error) => {
             let Some(TrainError::Interrupted { epoch }) = error.downcast_ref() else {
@@ -193,8 +252,12 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(130));
         }
     };
+    let summary_line = |line: String| match display {
+        Display::Json => eprintln!("{line}"),
+        _ => println!("{line}"),
+    };
     if let Some(best) = summary.best() {
-        println!(
+        summary_line(format!(
             "Best test accuracy: {} / {} ({:.2}%) at epoch {}; validation {:.2}%. Saved in {}",
             best.test_correct,
             best.test_total,
@@ -202,16 +265,16 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
             best.epoch,
             100.0 * best.validation_accuracy(),
             summary.dir.display()
-        );
+        ));
     }
     let saves = &summary.checkpoint_seconds;
     if !saves.is_empty() {
-        println!(
+        info(format!(
             "Checkpoints: {} written, {:.1} KiB each, {:.1} ms per save on average",
             saves.len(),
             summary.checkpoint_bytes as f64 / 1024.0,
             1000.0 * saves.iter().sum::<f64>() / saves.len() as f64
-        );
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -222,6 +285,96 @@ fn eval(path: &Path, data_dir: Option<&Path>, backend: BackendName) -> anyhow::R
     println!("Model: {}", trained.path.display());
     println!("{}", trained.evaluate(data_dir, &device)?);
     Ok(ExitCode::SUCCESS)
+}
+
+fn predict(
+    model: &Path,
+    images: &[PathBuf],
+    show: bool,
+    backend: BackendName,
+) -> anyhow::Result<ExitCode> {
+    let device = Devices::select(backend)?.eval;
+    let trained = Trained::load(model, &device)?;
+    let mut failed = false;
+    let mut read = Vec::new();
+    for path in images {
+        match digit_image::load(path) {
+            Ok(pixels) => read.push((path, pixels)),
+            Err(error) => {
+                eprintln!("error: {error}");
+                failed = true;
+            }
+        }
+    }
+    let pixels: Vec<_> = read.iter().map(|(_, p)| *p).collect();
+    let probabilities = if pixels.is_empty() {
+        Vec::new()
+    } else {
+        trained.probabilities(&pixels, &device)
+    };
+    for ((path, pixels), probabilities) in read.iter().zip(&probabilities) {
+        let ranked = inference::ranked(probabilities);
+        let runners_up: Vec<String> = ranked[1..3]
+            .iter()
+            .map(|(digit, p)| format!("{digit} ({:.1}%)", 100.0 * p))
+            .collect();
+        println!(
+            "{}: {} ({:.1}%)  then {}",
+            path.display(),
+            ranked[0].0,
+            100.0 * ranked[0].1,
+            runners_up.join(", ")
+        );
+        if show {
+            println!("{}", digit_image::text_art(pixels));
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn gradcheck(config: &Path, data_dir: Option<&Path>, examples: usize) -> anyhow::Result<ExitCode> {
+    let run = RunConfig::load(config)?;
+    let files = MnistFiles::open(data_dir.or(run.data.dir.as_deref()))?;
+    run.validate(&config.display().to_string(), files.train.len())?;
+    let devices = Devices::select(run.training.backend)?;
+    let batch = files.first_training_examples(examples.max(1), &devices.train);
+    println!(
+        "Gradient check of {:?} ({} cost, seed {}) on {} training examples: central differences, step {}",
+        run.model.sizes,
+        run.loss.cost,
+        run.training.seed,
+        batch.len(),
+        gradcheck::STEP
+    );
+    let checks = gradcheck::check(&run, &batch, &devices.train);
+    for check in &checks {
+        println!(
+            "  {:<16} {:>11}  {:>3} entries  mean |autodiff - numerical| {:.2e}  max relative error {:.2e}{}",
+            check.name,
+            format!("{:?}", check.shape),
+            check.checked,
+            check.mean_abs_diff,
+            check.max_rel_error,
+            if check.passes() { "" } else { "  TOO LARGE" }
+        );
+    }
+    if checks.iter().all(|c| c.passes()) {
+        println!(
+            "OK: every relative error is below {:.0e}",
+            gradcheck::THRESHOLD
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: autodiff and central differences disagree beyond {:.0e}",
+            gradcheck::THRESHOLD
+        );
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 fn export(path: &Path, output: &Path) -> anyhow::Result<ExitCode> {

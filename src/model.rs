@@ -48,6 +48,15 @@ impl Mlp {
         &self.layers
     }
 
+    /// The same network with other layers of the same shapes: one weight nudged, say.
+    pub fn with_layers(&self, layers: Vec<Linear>) -> Mlp {
+        Mlp {
+            layers,
+            hidden: self.hidden.clone(),
+            output: self.output.clone(),
+        }
+    }
+
     /// Saves the weights as a Burn record (burnpack), which is written to a scratch file and
     /// renamed into place.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {

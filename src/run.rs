@@ -13,7 +13,7 @@ use crate::checkpoint::{self, Checkpoint, Damaged};
 use crate::config::RunConfig;
 use crate::data::{MnistFiles, MnistSource, MnistSplits};
 use crate::metrics::{self, CSV_HEADER, EpochMetrics};
-use crate::training::Learner;
+use crate::training::{Learner, Observer};
 
 /// The resolved config, as written into the run folder.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -218,15 +218,15 @@ impl Run {
         })
     }
 
-    /// Trains the remaining epochs. After each, a checkpoint is written, `metrics.csv` and the
-    /// model in the run folder are replaced atomically by their new versions, old checkpoints
-    /// are pruned, and `on_epoch` sees the metrics. Raising `stop` ends the run within a step
+    /// Trains the remaining epochs, reporting progress to `observer`. After each, a checkpoint is
+    /// written, `metrics.csv` and the model in the run folder are replaced atomically by their
+    /// new versions, and old checkpoints are pruned. Raising `stop` ends the run within a step
     /// with [`TrainError::Interrupted`](crate::training::TrainError::Interrupted), leaving the
     /// last complete epoch's files.
     pub fn train(
         self,
         stop: &AtomicBool,
-        mut on_epoch: impl FnMut(&EpochMetrics),
+        observer: &mut dyn Observer,
     ) -> anyhow::Result<RunSummary> {
         let (mut learner, mut history) = match &self.resumed {
             Some(checkpoint) => (
@@ -246,6 +246,7 @@ impl Run {
             &self.splits,
             self.config.training.epochs,
             stop,
+            observer,
             |learner, metrics| {
                 history.push(metrics.clone());
                 let started = Instant::now();
@@ -260,7 +261,6 @@ impl Run {
                 write_metrics(&self.dir, &history)?;
                 learner.model().save(&self.dir.join(MODEL_FILE))?;
                 checkpoint::prune(&self.dir, self.config.output.keep_last, &history)?;
-                on_epoch(metrics);
                 Ok(())
             },
         )?;

@@ -4,12 +4,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::store::{ModuleSnapshot, SafetensorsStore};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::checkpoint::Checkpoint;
 use crate::config::RunConfig;
-use crate::data::MnistFiles;
-use crate::inference::ConfusionMatrix;
+use crate::data::{IMAGE_PIXELS, MnistFiles, NUM_CLASSES};
+use crate::digit_image::Pixels;
+use crate::inference::{self, ConfusionMatrix};
 use crate::model::{Mlp, MlpConfig};
 use crate::run::{self, CONFIG_FILE, MODEL_FILE};
 
@@ -66,6 +67,13 @@ impl Trained {
     ) -> anyhow::Result<ConfusionMatrix> {
         let files = MnistFiles::open(data_dir.or(self.config.data.dir.as_deref()))?;
         Ok(ConfusionMatrix::of(&self.model, &files.test_split(device)))
+    }
+
+    /// Each image's probability of each digit (see [`inference::probabilities`]).
+    pub fn probabilities(&self, images: &[Pixels], device: &Device) -> Vec<[f32; NUM_CLASSES]> {
+        let flat: Vec<f32> = images.iter().flatten().copied().collect();
+        let images = Tensor::from_data(TensorData::new(flat, [images.len(), IMAGE_PIXELS]), device);
+        inference::probabilities(&self.model, self.config.output(), images)
     }
 
     /// Writes the weights as safetensors through burn-store, atomically. Tensor names are

@@ -45,6 +45,20 @@ pub enum TrainError {
     Callback(#[from] anyhow::Error),
 }
 
+/// Watches training as it happens; the loop calls it at every step, so it must be cheap.
+pub trait Observer {
+    /// An epoch over `examples` training examples starts (1-based `epoch`).
+    fn epoch_started(&mut self, _epoch: usize, _examples: usize) {}
+    /// `done` examples of the epoch are trained. `mean_loss` reads the running mean cost back
+    /// from the device, which waits for it: call it only when the value is shown.
+    fn step(&mut self, _done: usize, _mean_loss: &dyn Fn() -> f64) {}
+    /// The epoch is complete, evaluated and saved.
+    fn epoch_finished(&mut self, _metrics: &EpochMetrics) {}
+}
+
+/// An observer that watches nothing.
+impl Observer for () {}
+
 /// Owns what changes during training: the model, the optimizer's state and the epoch counter.
 pub struct Learner {
     /// Always `Some` between steps; taken for the moment the optimizer consumes it, so that the
@@ -135,34 +149,42 @@ impl Learner {
 
     /// One pass over `train` in the order of [`epoch_order`]. Returns the mean cost per example,
     /// or `None` if `stop` was raised, in which case the epoch counter is unchanged.
-    pub fn train_epoch(&mut self, train: &MnistBatch, stop: &AtomicBool) -> Option<f64> {
+    pub fn train_epoch(
+        &mut self,
+        train: &MnistBatch,
+        stop: &AtomicBool,
+        observer: &mut dyn Observer,
+    ) -> Option<f64> {
         let n = train.len();
+        observer.epoch_started(self.epoch + 1, n);
         let shuffled = train.permute(&epoch_order(self.seed, self.epoch, n));
         let mut total = Tensor::<1>::zeros([1], &train.images.device().without_autodiff());
         for start in (0..n).step_by(self.batch_size) {
             if stop.load(Ordering::Relaxed) {
                 return None;
             }
-            let batch = shuffled.slice(start..(start + self.batch_size).min(n));
-            total = total + self.train_step(&batch);
+            let end = (start + self.batch_size).min(n);
+            total = total + self.train_step(&shuffled.slice(start..end));
+            observer.step(end, &|| total.clone().into_scalar::<f64>() / end as f64);
         }
         self.epoch += 1;
         Some(total.into_scalar::<f64>() / n as f64)
     }
 
     /// Trains until `epochs` epochs are complete, evaluating after each one and handing its
-    /// metrics to `on_epoch` (which prints them, writes them down, saves the model). Raising
-    /// `stop` abandons the epoch in progress within a step.
+    /// metrics to `on_epoch` (which writes them down and saves the model), then to `observer`.
+    /// Raising `stop` abandons the epoch in progress within a step.
     pub fn fit(
         &mut self,
         splits: &MnistSplits,
         epochs: usize,
         stop: &AtomicBool,
+        observer: &mut dyn Observer,
         mut on_epoch: impl FnMut(&Self, &EpochMetrics) -> anyhow::Result<()>,
     ) -> Result<(), TrainError> {
         while self.epoch < epochs {
             let started = Instant::now();
-            let Some(train_loss) = self.train_epoch(&splits.train, stop) else {
+            let Some(train_loss) = self.train_epoch(&splits.train, stop, observer) else {
                 return Err(TrainError::Interrupted {
                     epoch: self.epoch + 1,
                 });
@@ -185,6 +207,7 @@ impl Learner {
                 seconds,
             };
             on_epoch(self, &metrics)?;
+            observer.epoch_finished(&metrics);
         }
         Ok(())
     }

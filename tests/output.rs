@@ -1,0 +1,73 @@
+//! What `digits train` prints when its output is not a terminal: lines, `--quiet`, `--json`.
+
+mod common;
+
+use common::*;
+
+fn train(extra: &[&str]) -> (String, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synthetic_mnist(&data, 300, 100, false);
+    let config = synthetic_config(tmp.path());
+    let run = tmp.path().join("run");
+    let mut args = vec![
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let output = digits(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+#[test]
+fn piped_output_is_one_plain_line_per_epoch() {
+    let (stdout, stderr) = train(&[]);
+    assert!(
+        !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'),
+        "control codes: {stdout}{stderr}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+    let epochs: Vec<&str> = stdout.lines().filter(|l| l.starts_with("Epoch ")).collect();
+    assert_eq!(epochs.len(), 3, "{stdout}");
+    assert!(epochs[2].starts_with("Epoch 3: test "), "{stdout}");
+    assert!(stdout.contains("Best test accuracy: "), "{stdout}");
+}
+
+#[test]
+fn quiet_prints_the_summary_only() {
+    let (stdout, stderr) = train(&["--quiet"]);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("Best test accuracy: "), "{stdout}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn json_prints_one_object_per_epoch_on_stdout() {
+    let (stdout, stderr) = train(&["--json"]);
+    let objects: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert_eq!(objects.len(), 3, "{stdout}");
+    for (i, object) in objects.iter().enumerate() {
+        assert_eq!(object["epoch"], i + 1);
+        assert_eq!(object["test_total"], 100);
+        assert!(object["train_loss"].as_f64().unwrap() > 0.0);
+    }
+    assert!(stderr.contains("Best test accuracy: "), "{stderr}");
+}
