@@ -144,12 +144,7 @@ impl MnistFiles {
         if !dir.is_dir() {
             return Err(DataError::MissingFolder(dir.to_path_buf()));
         }
-        let found = |name: &str| {
-            [name.to_string(), format!("{name}.gz")]
-                .into_iter()
-                .map(|n| dir.join(n))
-                .find(|p| p.is_file())
-        };
+        let found = |name: &str| find(dir, name);
         let missing: Vec<String> = MNIST_FILES
             .iter()
             .filter(|n| found(n).is_none())
@@ -195,6 +190,28 @@ impl MnistFiles {
             train: Box::new(MnistDataset::train()),
             test: Box::new(MnistDataset::test()),
         })
+    }
+}
+
+/// `name` or `name.gz` in `dir`, whichever exists.
+fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+    [name.to_string(), format!("{name}.gz")]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
+impl MnistSource {
+    /// Where the file `name` (one of [`MNIST_FILES`]) of this source is, if it exists.
+    pub fn file(&self, name: &str) -> Option<PathBuf> {
+        match self {
+            MnistSource::Folder(dir) => find(dir, name),
+            MnistSource::BurnCache => CACHE_SPLITS
+                .iter()
+                .find(|(_, images, labels)| *images == name || *labels == name)
+                .map(|(split, _, _)| burn_cache().join(split).join(name))
+                .filter(|p| p.is_file()),
+        }
     }
 }
 

@@ -93,7 +93,7 @@ pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>, IdxError> {
 }
 
 /// Opens a file, decompressing it when it starts with the gzip magic bytes.
-fn open(path: &Path) -> Result<Box<dyn Read>, IdxError> {
+pub fn open(path: &Path) -> Result<Box<dyn Read>, IdxError> {
     let io_error = |e: io::Error| IdxError {
         path: path.to_path_buf(),
         problem: format!("cannot read: {e}"),

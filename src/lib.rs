@@ -20,10 +20,12 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod charts;
 pub mod checkpoint;
 pub mod config;
 pub mod cost;
 pub mod data;
+pub mod datainfo;
 pub mod digit_image;
 pub mod gradcheck;
 pub mod idx;

@@ -6,10 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use digits::backend::{BackendName, Devices};
+use digits::charts::{self, Curves};
+use digits::checkpoint::Checkpoint;
 use digits::config::RunConfig;
 use digits::data::MnistFiles;
 use digits::progress::{Display, Reporter};
-use digits::run::{Overrides, Run};
+use digits::run::{Overrides, Run, run_name};
 use digits::trained::Trained;
 use digits::training::TrainError;
 use digits::{digit_image, gradcheck, inference};
@@ -64,6 +66,34 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = 3)]
         examples: usize,
     },
+    /// Overlay the learning curves of several runs in one picture.
+    Plot {
+        /// Run folders; each is labelled by its folder name.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The picture to write: PNG, or SVG by extension.
+        #[arg(long, value_name = "FILE", default_value = "plot.png")]
+        output: PathBuf,
+    },
+    /// Draw a grid of the test digits a run gets wrong, captioned true → predicted.
+    Errors {
+        /// A run folder (its newest epoch) or a checkpoint folder.
+        path: PathBuf,
+        /// The PNG to write.
+        #[arg(long, value_name = "FILE", default_value = "errors.png")]
+        output: PathBuf,
+        /// Mistakes shown at most.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: usize,
+        /// A folder holding the four MNIST IDX files (default: where the run found them).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// About the data.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
     /// Write a run's or a checkpoint's weights in another format.
     Export {
         /// A run folder (its newest epoch) or a checkpoint folder.
@@ -74,6 +104,17 @@ enum Command {
         /// The file to write.
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DataCommand {
+    /// Where MNIST comes from, its splits, class counts and whether the files are official.
+    Info {
+        /// A folder holding the four MNIST IDX files (default: burn-dataset's cache or the
+        /// offline copy).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -146,6 +187,19 @@ fn main() -> ExitCode {
             data_dir,
             examples,
         } => gradcheck(&config, data_dir.as_deref(), examples),
+        Command::Plot { runs, output } => plot(&runs, &output),
+        Command::Data {
+            command: DataCommand::Info { data_dir },
+        } => digits::datainfo::report(data_dir.as_deref(), 10_000).map(|report| {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }),
+        Command::Errors {
+            path,
+            output,
+            limit,
+            data_dir,
+        } => errors(&path, &output, limit, data_dir.as_deref()),
         Command::Export {
             path,
             format: Format::Safetensors,
@@ -375,6 +429,41 @@ fn gradcheck(config: &Path, data_dir: Option<&Path>, examples: usize) -> anyhow:
         );
         Ok(ExitCode::FAILURE)
     }
+}
+
+fn plot(runs: &[PathBuf], output: &Path) -> anyhow::Result<ExitCode> {
+    let mut curves = Vec::new();
+    for run in runs {
+        let (newest, _) = Checkpoint::newest(run)?;
+        let Some(checkpoint) = newest else {
+            anyhow::bail!("{}: no complete epoch to plot", run.display());
+        };
+        curves.push(Curves {
+            label: run_name(run),
+            epochs: checkpoint.metrics,
+        });
+    }
+    charts::draw_curves(&curves, output)?;
+    println!("Wrote {}", output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn errors(
+    path: &Path,
+    output: &Path,
+    limit: usize,
+    data_dir: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let device = Devices::select(BackendName::Auto)?.eval;
+    let trained = Trained::load(path, &device)?;
+    let mistakes = trained.mistakes(data_dir, &device, limit)?;
+    charts::draw_mistakes(&mistakes, output)?;
+    println!(
+        "Wrote {} with {} misclassified test digits",
+        output.display(),
+        mistakes.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn export(path: &Path, output: &Path) -> anyhow::Result<ExitCode> {

@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 use crate::backend::{BackendName, Devices};
+use crate::charts::{self, Curves};
 use crate::checkpoint::{self, Checkpoint, Damaged};
 use crate::config::RunConfig;
 use crate::data::{MnistFiles, MnistSource, MnistSplits};
@@ -17,6 +18,8 @@ use crate::training::{Learner, Observer};
 
 /// The resolved config, as written into the run folder.
 pub const CONFIG_FILE: &str = "config.toml";
+/// Learning curves, redrawn after every epoch.
+pub const CURVES_FILES: [&str; 2] = ["curves.png", "curves.svg"];
 /// The backend and device the run last trained on.
 pub const DEVICE_FILE: &str = "device.toml";
 /// One row per epoch.
@@ -261,6 +264,13 @@ impl Run {
                 write_metrics(&self.dir, &history)?;
                 learner.model().save(&self.dir.join(MODEL_FILE))?;
                 checkpoint::prune(&self.dir, self.config.output.keep_last, &history)?;
+                let curves = [Curves {
+                    label: run_name(&self.dir),
+                    epochs: history.clone(),
+                }];
+                for file in CURVES_FILES {
+                    charts::draw_curves(&curves, &self.dir.join(file))?;
+                }
                 Ok(())
             },
         )?;
@@ -271,6 +281,14 @@ impl Run {
             checkpoint_seconds,
         })
     }
+}
+
+/// A run's name: its folder's.
+pub fn run_name(dir: &Path) -> String {
+    dir.file_name()
+        .unwrap_or(dir.as_os_str())
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Creates the run folder, refusing one that already holds a run unless `force`. Returns where

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::store::{ModuleSnapshot, SafetensorsStore};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::charts::Mistake;
 use crate::checkpoint::Checkpoint;
 use crate::config::RunConfig;
 use crate::data::{IMAGE_PIXELS, MnistFiles, NUM_CLASSES};
@@ -67,6 +68,34 @@ impl Trained {
     ) -> anyhow::Result<ConfusionMatrix> {
         let files = MnistFiles::open(data_dir.or(self.config.data.dir.as_deref()))?;
         Ok(ConfusionMatrix::of(&self.model, &files.test_split(device)))
+    }
+
+    /// The test digits the model gets wrong, at most `limit`, in test-set order.
+    pub fn mistakes(
+        &self,
+        data_dir: Option<&Path>,
+        device: &Device,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Mistake>> {
+        let files = MnistFiles::open(data_dir.or(self.config.data.dir.as_deref()))?;
+        let test = files.test_split(device);
+        let as_ints = |t: Tensor<1, Int>| t.into_data().try_to_vec_as::<i64>().expect("digits");
+        let predicted = as_ints(inference::predict(&self.model, test.images.clone()));
+        let labels = as_ints(test.labels.clone());
+        let images = test
+            .images
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 pixels");
+        Ok((0..labels.len())
+            .filter(|&i| predicted[i] != labels[i])
+            .take(limit)
+            .map(|i| Mistake {
+                pixels: images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS].to_vec(),
+                label: labels[i] as usize,
+                predicted: predicted[i] as usize,
+            })
+            .collect())
     }
 
     /// Each image's probability of each digit (see [`inference::probabilities`]).

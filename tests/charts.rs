@@ -1,0 +1,120 @@
+//! Pictures through the real binary: learning curves after every epoch, `plot` overlaying runs,
+//! and `errors` drawing the misclassified test digits.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+fn run(tmp: &Path, name: &str, epochs: &str, lr: &str) -> PathBuf {
+    let data = tmp.join("data");
+    if !data.exists() {
+        synthetic_mnist(&data, 600, 200, false);
+    }
+    let config = synthetic_config(tmp);
+    let run = tmp.join(name);
+    let output = digits(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--epochs",
+        epochs,
+        "--lr",
+        lr,
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    run
+}
+
+#[test]
+fn every_run_draws_its_curves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = run(tmp.path(), "first-run", "2", "0.1");
+    let png = image::open(run.join("curves.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (1100, 450));
+    let svg = std::fs::read_to_string(run.join("curves.svg")).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..100]);
+    assert!(svg.contains("first-run") && svg.contains("Training loss"));
+}
+
+#[test]
+fn plot_overlays_runs_labelled_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        run(tmp.path(), "alpha", "2", "0.1"),
+        run(tmp.path(), "beta", "3", "0.1"),
+    );
+    let svg = tmp.path().join("both.svg");
+    let output = digits(&[
+        "plot",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--output",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let svg = std::fs::read_to_string(svg).unwrap();
+    assert!(svg.contains("alpha") && svg.contains("beta"));
+
+    let png = tmp.path().join("both.png");
+    let output = digits(&[
+        "plot",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--output",
+        png.to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    assert_eq!(image::open(png).unwrap().width(), 1100);
+
+    let stderr = clean_error(&digits(&[
+        "plot",
+        tmp.path().join("data").to_str().unwrap(),
+    ]));
+    assert!(stderr.contains("no complete epoch to plot"), "{stderr}");
+}
+
+#[test]
+fn errors_draws_the_misclassified_digits() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A learning rate too small to learn much leaves plenty of mistakes.
+    let run = run(tmp.path(), "weak", "1", "0.001");
+    let accuracy = test_accuracies(&run)[0];
+    let wrong = (200.0 * (1.0 - accuracy)).round() as usize;
+    assert!(wrong > 0, "the test needs a model that makes mistakes");
+    let png = tmp.path().join("errors.png");
+    let output = digits(&[
+        "errors",
+        run.to_str().unwrap(),
+        "--output",
+        png.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("with {} misclassified", wrong.min(100))),
+        "{stdout}"
+    );
+    let grid = image::open(&png).unwrap();
+    assert_eq!(grid.width(), 10 * (28 * 3 + 8));
+    assert_eq!(
+        grid.height(),
+        wrong.min(100).div_ceil(10) as u32 * (28 * 3 + 22 + 8)
+    );
+}

@@ -1,0 +1,57 @@
+//! `digits data info` through the real binary.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn reports_source_splits_classes_and_checksums() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synthetic_mnist(&data, 20_000, 100, true);
+    let output = digits(&["data", "info", "--data-dir", data.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("Source: {}", data.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("train 10000 (the first of the training file's 20000), validation 10000"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("in the test file: 10 10 10 10 10 10 10 10 10 10"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("t10k-labels-idx1-ubyte.gz: sha256"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("NOT the official MNIST file"), "{stdout}");
+}
+
+#[test]
+fn recognises_the_official_files() {
+    let Some(mnist) = real_mnist() else { return };
+    let output = digits(&["data", "info", "--data-dir", mnist.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("in the training file: 5923 6742 5958 6131 5842 5421 5918 6265 5851 5949"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches(": the official MNIST file").count(),
+        3,
+        "{stdout}"
+    );
+}
