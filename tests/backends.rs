@@ -141,29 +141,9 @@ mod cpu_pair {
     fn checkpoints_move_between_cpu_backends() {
         for (first, second) in [("ndarray", "flex"), ("flex", "ndarray")] {
             let tmp = tempfile::tempdir().unwrap();
-            let data = tmp.path().join("data");
-            synthetic_mnist(&data, 600, 200, false);
-            let config = synthetic_config(tmp.path());
-            let run = tmp.path().join("run");
+            let flags = ["--backend", first, "--epochs", "2"];
+            let (run, _) = train_synthetic(tmp.path(), "run", &flags);
             let run_str = run.to_str().unwrap();
-            let output = digits(&[
-                "train",
-                "--config",
-                config.to_str().unwrap(),
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--backend",
-                first,
-                "--epochs",
-                "2",
-                "--out",
-                run_str,
-            ]);
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
 
             let output = digits(&["eval", run_str, "--backend", second]);
             let stdout = String::from_utf8_lossy(&output.stdout);

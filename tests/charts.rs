@@ -7,31 +7,7 @@ use common::*;
 use std::path::{Path, PathBuf};
 
 fn run(tmp: &Path, name: &str, epochs: &str, lr: &str) -> PathBuf {
-    let data = tmp.join("data");
-    if !data.exists() {
-        synthetic_mnist(&data, 600, 200, false);
-    }
-    let config = synthetic_config(tmp);
-    let run = tmp.join(name);
-    let output = digits(&[
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--epochs",
-        epochs,
-        "--lr",
-        lr,
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    run
+    train_synthetic(tmp, name, &["--epochs", epochs, "--lr", lr]).0
 }
 
 #[test]

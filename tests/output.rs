@@ -6,28 +6,9 @@ use common::*;
 
 fn train(extra: &[&str]) -> (String, String) {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    synthetic_mnist(&data, 300, 100, false);
-    let config = synthetic_config(tmp.path());
-    let run = tmp.path().join("run");
-    let mut args = vec![
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--epochs",
-        "3",
-        "--out",
-        run.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    let output = digits(&args);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut flags = vec!["--epochs", "3"];
+    flags.extend(extra);
+    let (_, output) = train_synthetic(tmp.path(), "run", &flags);
     (
         String::from_utf8_lossy(&output.stdout).to_string(),
         String::from_utf8_lossy(&output.stderr).to_string(),
@@ -66,7 +47,7 @@ fn json_prints_one_object_per_epoch_on_stdout() {
     assert_eq!(objects.len(), 3, "{stdout}");
     for (i, object) in objects.iter().enumerate() {
         assert_eq!(object["epoch"], i + 1);
-        assert_eq!(object["test_total"], 100);
+        assert_eq!(object["test_total"], 200);
         assert!(object["train_loss"].as_f64().unwrap() > 0.0);
     }
     assert!(stderr.contains("Best test accuracy: "), "{stderr}");

@@ -123,26 +123,7 @@ fn mnist_digits_in_other_sizes_and_polarities_are_read() {
 #[test]
 fn bad_files_are_named_and_the_rest_are_read() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    synthetic_mnist(&data, 300, 100, false);
-    let config = synthetic_config(tmp.path());
-    let run = tmp.path().join("run");
-    let output = digits(&[
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--epochs",
-        "1",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (run, _) = train_synthetic(tmp.path(), "run", &["--epochs", "1"]);
 
     let good = tmp.path().join("good.png");
     GrayImage::from_fn(40, 40, |x, y| {

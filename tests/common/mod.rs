@@ -159,3 +159,32 @@ pub fn synthetic_config(dir: &Path) -> PathBuf {
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// Trains the synthetic config into `dir/name`, with synthetic data (600 training and 200 test
+/// examples) made in `dir/data` on first use and `extra` flags, and fails the test unless the
+/// run succeeds. Returns the run folder and what the run printed.
+pub fn train_synthetic(dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Output) {
+    let data = dir.join("data");
+    if !data.exists() {
+        synthetic_mnist(&data, 600, 200, false);
+    }
+    let config = synthetic_config(dir);
+    let run = dir.join(name);
+    let mut args = vec![
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let output = digits(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (run, output)
+}
