@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::metrics::EpochMetrics;
 use crate::training::Observer;
@@ -63,9 +63,15 @@ impl Observer for Reporter {
             ProgressBar::with_draw_target(Some(examples as u64), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(
-                "Epoch {prefix} {bar:30} {pos}/{len} examples  {per_sec}  loss {msg}  ETA {eta}",
+                "Epoch {prefix} {bar:30} {pos}/{len} examples  {rate}  loss {msg}  ETA {eta}",
             )
-            .expect("a valid template"),
+            .expect("a valid template")
+            .with_key(
+                "rate",
+                |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                    let _ = write!(out, "{:.0} examples/s", state.per_sec());
+                },
+            ),
         );
         bar.set_prefix(epoch.to_string());
         bar.set_message("…");

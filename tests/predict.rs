@@ -135,6 +135,8 @@ fn bad_files_are_named_and_the_rest_are_read() {
     })
     .save(&good)
     .unwrap();
+    let jpeg = tmp.path().join("good.jpg");
+    image::open(&good).unwrap().to_rgb8().save(&jpeg).unwrap();
     let text = tmp.path().join("notes.png");
     std::fs::write(&text, "not a picture").unwrap();
     let blank = tmp.path().join("blank.png");
@@ -143,7 +145,7 @@ fn bad_files_are_named_and_the_rest_are_read() {
         .unwrap();
     let missing = tmp.path().join("missing.png");
 
-    let paths = [&text, &good, &blank, &missing];
+    let paths = [&text, &good, &blank, &missing, &jpeg];
     let mut args = vec!["predict", "--show", "--model", run.to_str().unwrap()];
     args.extend(paths.iter().map(|p| p.to_str().unwrap()));
     let output = digits(&args);
@@ -163,6 +165,11 @@ fn bad_files_are_named_and_the_rest_are_read() {
         "{stdout}"
     );
     assert!(first.contains("%)  then "), "{stdout}");
-    assert_eq!(stdout.lines().count(), 1 + 28, "{stdout}");
+    let second = stdout.lines().nth(29).unwrap();
+    assert!(
+        second.starts_with(&format!("{}: ", jpeg.display())),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 2 * (1 + 28), "{stdout}");
     assert!(stdout.contains("@@"), "{stdout}");
 }
