@@ -18,6 +18,8 @@ use crate::training::{Learner, Observer};
 
 /// The resolved config, as written into the run folder.
 pub const CONFIG_FILE: &str = "config.toml";
+/// Locked while a process trains in the run folder.
+pub const LOCK_FILE: &str = ".lock";
 /// Learning curves, redrawn after every epoch.
 pub const CURVES_FILES: [&str; 2] = ["curves.png", "curves.svg"];
 /// The backend and device the run last trained on.
@@ -81,6 +83,47 @@ pub struct Run {
     /// Newer checkpoints passed over because they are damaged.
     pub damaged: Vec<Damaged>,
     splits: MnistSplits,
+    _lock: RunLock,
+}
+
+/// Held while a process works in a run folder: an OS lock on `<run>/.lock`. The OS releases it
+/// when the process ends, however it ends, so a crashed run never leaves it stale.
+struct RunLock {
+    _file: std::fs::File,
+}
+
+impl RunLock {
+    /// Takes the lock of `dir` (creating the folder), or says which process holds it.
+    fn acquire(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create run folder {}", dir.display()))?;
+        let path = dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0)?;
+                write!(file, "{}", std::process::id())?;
+                Ok(Self { _file: file })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&path).unwrap_or_default();
+                bail!(
+                    "run folder {} is in use by another digits process (pid {}); wait for it to finish or stop it",
+                    dir.display(),
+                    pid.trim()
+                )
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
 }
 
 /// What a finished run achieved.
@@ -120,9 +163,23 @@ impl Run {
             let name = path.file_stem().unwrap_or_default();
             Path::new("artifacts").join(name)
         });
+        if dir.is_dir() {
+            // A running run is never moved aside, not even with `force`.
+            drop(RunLock::acquire(&dir)?);
+        }
         let moved_aside = prepare_dir(&dir, force)?;
+        let lock = RunLock::acquire(&dir)?;
         config.output.dir = Some(dir.clone());
-        Self::ready(config, devices, files, dir, None, Vec::new(), moved_aside)
+        Self::ready(
+            config,
+            devices,
+            files,
+            dir,
+            None,
+            Vec::new(),
+            moved_aside,
+            lock,
+        )
     }
 
     /// Carries on the run in `dir` from its newest intact checkpoint (from the start if it has
@@ -149,6 +206,7 @@ impl Run {
                 dir.display()
             );
         }
+        let lock = RunLock::acquire(dir)?;
         let (resumed, damaged) = Checkpoint::newest(dir)?;
         let mut run_config = match &resumed {
             Some(checkpoint) => checkpoint.config.clone(),
@@ -189,10 +247,12 @@ impl Run {
             resumed,
             damaged,
             None,
+            lock,
         )
     }
 
     /// Writes the resolved config and the device into the run folder and batches the data.
+    #[allow(clippy::too_many_arguments)]
     fn ready(
         config: RunConfig,
         devices: Devices,
@@ -201,6 +261,7 @@ impl Run {
         resumed: Option<Checkpoint>,
         damaged: Vec<Damaged>,
         moved_aside: Option<PathBuf>,
+        lock: RunLock,
     ) -> anyhow::Result<Self> {
         write_atomically(&dir.join(CONFIG_FILE), config.to_toml().as_bytes())?;
         let device = format!(
@@ -218,6 +279,7 @@ impl Run {
             resumed,
             damaged,
             splits,
+            _lock: lock,
         })
     }
 

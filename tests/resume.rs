@@ -406,3 +406,27 @@ fn export_reads_back_with_an_independent_reader() {
         assert_eq!(found, expected, "layers.{i}.weight");
     }
 }
+
+/// A second process refuses a run folder in use, even with --force; the lock of a killed run
+/// is not stale.
+#[test]
+fn a_run_in_use_is_refused_until_its_process_ends() {
+    let s = Synthetic::new();
+    let run = s.run("busy");
+    let mut child = spawn(&s.train(&run, &[]), 300);
+    wait_for("epoch 1", || run.join("checkpoints/epoch-0001").is_dir());
+    let run_str = run.to_str().unwrap();
+    let stderr = clean_error(&digits(&["train", "--resume", run_str]));
+    assert!(
+        stderr.contains("is in use by another digits process"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("pid {}", child.id())), "{stderr}");
+    let stderr = clean_error(&digits(&s.train(&run, &["--force"])));
+    assert!(stderr.contains("is in use"), "{stderr}");
+    assert!(!s.run("busy.previous-1").exists());
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    succeed(&["train", "--resume", run_str]);
+}
