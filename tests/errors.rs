@@ -185,3 +185,120 @@ fn divergence_stops_with_a_message() {
     assert!(stderr.contains("diverged at epoch 1"), "{stderr}");
     assert!(stderr.contains("smaller learning rate"), "{stderr}");
 }
+
+#[test]
+fn toml_syntax_error_names_file_line_and_column() {
+    let (_tmp, data, config, out) = setup();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("lr = 0.1", "lr = = 0.1");
+    std::fs::write(&config, text).unwrap();
+    let stderr = clean_error(&train(&config, &data, &out));
+    let line = std::fs::read_to_string(&config)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("lr = ="))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!("synthetic.toml:{line}:")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn wrong_type_names_the_key_and_the_expected_type() {
+    let (_tmp, data, config, out) = setup();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("epochs = 10", "epochs = \"ten\"");
+    std::fs::write(&config, text).unwrap();
+    let stderr = clean_error(&train(&config, &data, &out));
+    assert!(stderr.contains("training.epochs"), "{stderr}");
+    assert!(stderr.contains("expected usize"), "{stderr}");
+}
+
+#[test]
+fn unknown_activation_cost_or_initializer_lists_the_allowed_values() {
+    for (from, to, expected) in [
+        (
+            "activation = \"relu\"",
+            "activation = \"tanh\"",
+            "`sigmoid` or `relu`",
+        ),
+        (
+            "cost = \"cross_entropy\"",
+            "cost = \"hinge\"",
+            "`quadratic` or `cross_entropy`",
+        ),
+        (
+            "init = \"normal\"",
+            "init = \"zeros\"",
+            "`standard_normal`, `scaled_normal`, `normal`, `he`, `xavier`",
+        ),
+    ] {
+        let (_tmp, data, config, out) = setup();
+        let text = std::fs::read_to_string(&config).unwrap().replace(from, to);
+        std::fs::write(&config, text).unwrap();
+        let stderr = clean_error(&train(&config, &data, &out));
+        assert!(stderr.contains(expected), "{to}: {stderr}");
+    }
+}
+
+#[test]
+fn empty_data_folder_lists_all_four_files() {
+    let (tmp, _, config, out) = setup();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let stderr = clean_error(&train(&config, &empty, &out));
+    assert!(
+        stderr.contains("is missing train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--data-dir"), "{stderr}");
+}
+
+#[test]
+fn label_out_of_range_and_wrong_image_size() {
+    let (_tmp, data, config, out) = setup();
+    let mut labels = vec![1u8; 100];
+    labels[7] = 10;
+    write_labels(&data.join("t10k-labels-idx1-ubyte"), &labels, false);
+    let stderr = clean_error(&train(&config, &data, &out));
+    assert!(
+        stderr.contains("t10k-labels-idx1-ubyte: label 10 of item 7"),
+        "{stderr}"
+    );
+
+    let (_tmp, data, config, out) = setup();
+    let mut bytes = vec![0, 0, 8, 3];
+    for v in [2u32, 32, 32] {
+        bytes.extend(v.to_be_bytes());
+    }
+    bytes.extend(vec![0u8; 2 * 32 * 32]);
+    std::fs::write(data.join("t10k-images-idx3-ubyte"), bytes).unwrap();
+    let stderr = clean_error(&train(&config, &data, &out));
+    assert!(
+        stderr.contains("t10k-images-idx3-ubyte: images are 32×32, expected 28×28"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn eval_with_a_model_of_another_shape_names_the_mismatch() {
+    let (tmp, data, config, out) = setup();
+    assert!(train(&config, &data, &out).status.success());
+    let wider = tmp.path().join("wider.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[784, 50, 10]", "[784, 64, 10]");
+    std::fs::write(&wider, text).unwrap();
+    let other = tmp.path().join("other");
+    assert!(train(&wider, &data, &other).status.success());
+    std::fs::copy(other.join("model.bpk"), out.join("model.bpk")).unwrap();
+    let stderr = clean_error(&digits(&["eval", out.to_str().unwrap()]));
+    assert!(
+        stderr.contains("does not fit a [784, 50, 10] network"),
+        "{stderr}"
+    );
+}

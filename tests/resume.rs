@@ -430,3 +430,22 @@ fn a_run_in_use_is_refused_until_its_process_ends() {
     child.wait().unwrap();
     succeed(&["train", "--resume", run_str]);
 }
+
+/// SIGTERM, as a job scheduler sends it, stops like Ctrl-C.
+#[test]
+fn sigterm_keeps_the_last_checkpoint_too() {
+    let s = Synthetic::new();
+    let run = s.run("terminated");
+    let child = spawn(&s.train(&run, &[]), 100);
+    wait_for("epoch 2", || run.join("checkpoints/epoch-0002").is_dir());
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("train --resume"), "{stderr}");
+    succeed(&["train", "--resume", run.to_str().unwrap()]);
+}
