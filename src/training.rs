@@ -122,11 +122,6 @@ impl Learner {
             .expect("the model is back after every step")
     }
 
-    /// Epochs completed.
-    pub fn epoch(&self) -> usize {
-        self.epoch
-    }
-
     /// One SGD step on a mini-batch. Returns the batch's summed cost, still on the device, so
     /// that the loop never waits for a read-back between steps.
     pub fn train_step(&mut self, batch: &MnistBatch) -> Tensor<1> {
