@@ -184,6 +184,12 @@ fn divergence_stops_with_a_message() {
     let stderr = clean_error(&train(&config, &data, &out));
     assert!(stderr.contains("diverged at epoch 1"), "{stderr}");
     assert!(stderr.contains("smaller learning rate"), "{stderr}");
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(
+        !csv.to_lowercase().contains("nan"),
+        "a NaN row was written: {csv}"
+    );
+    assert_eq!(metrics_without_seconds(&out).len(), 0, "{csv}");
 }
 
 #[test]

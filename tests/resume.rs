@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use digits::checkpoint::Checkpoint;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -448,4 +449,66 @@ fn sigterm_keeps_the_last_checkpoint_too() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("train --resume"), "{stderr}");
     succeed(&["train", "--resume", run.to_str().unwrap()]);
+}
+
+/// A full disk (here a file-size limit, `ulimit -f`, with SIGXFSZ ignored so that writes fail
+/// with EFBIG as on a full disk) stops the run with an error, and the last checkpoint stays
+/// loadable: the run resumes from it and ends as an uninterrupted one.
+#[test]
+fn a_full_disk_is_an_error_and_the_last_checkpoint_survives() {
+    let s = Synthetic::new();
+    let whole = s.run("whole");
+    succeed(&s.train(&whole, &["--epochs", "3"]));
+    let run = s.run("full");
+    succeed(&s.train(&run, &["--epochs", "1"]));
+
+    let limited = format!(
+        "trap '' XFSZ; ulimit -f 40; exec {} train --resume {} --epochs 3",
+        env!("CARGO_BIN_EXE_digits"),
+        run.display()
+    );
+    let output = Command::new("bash")
+        .args(["-c", &limited])
+        .output()
+        .unwrap();
+    let stderr = clean_error(&output);
+    assert!(stderr.contains("File too large"), "{stderr}");
+    assert!(Checkpoint::open(&run.join("checkpoints/epoch-0001")).is_ok());
+
+    succeed(&["train", "--resume", run.to_str().unwrap(), "--epochs", "3"]);
+    assert!(
+        outcome(&whole) == outcome(&run),
+        "the run differs after the full disk"
+    );
+}
+
+/// A write that fails in the middle of a checkpoint (here: its folder's name is taken by a
+/// file) is an error naming it, and the previous checkpoint stays loadable.
+#[test]
+fn a_failed_checkpoint_write_keeps_the_previous_one() {
+    let s = Synthetic::new();
+    let whole = s.run("whole");
+    succeed(&s.train(&whole, &["--epochs", "3"]));
+    let run = s.run("blocked");
+    succeed(&s.train(&run, &["--epochs", "1"]));
+
+    let blocker = run.join("checkpoints/epoch-0002");
+    std::fs::write(&blocker, "in the way").unwrap();
+    let run_str = run.to_str().unwrap();
+    let stderr = clean_error(&digits(&["train", "--resume", run_str, "--epochs", "3"]));
+    assert!(stderr.contains("cannot write checkpoint"), "{stderr}");
+    assert!(stderr.contains("epoch-0002"), "{stderr}");
+    assert_eq!(
+        metrics_without_seconds(&run).len(),
+        1,
+        "no row without its checkpoint"
+    );
+    assert!(Checkpoint::open(&run.join("checkpoints/epoch-0001")).is_ok());
+
+    std::fs::remove_file(&blocker).unwrap();
+    succeed(&["train", "--resume", run_str, "--epochs", "3"]);
+    assert!(
+        outcome(&whole) == outcome(&run),
+        "the run differs after the failed write"
+    );
 }
