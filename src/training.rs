@@ -222,6 +222,71 @@ pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::{BackendName, Devices};
+    use crate::data::MnistBatcher;
+    use burn::data::dataloader::batcher::Batcher;
+    use burn::data::dataset::vision::MnistItem;
+    use burn::module::Param;
+    use burn::nn::Linear;
+    use std::path::Path;
+
+    /// A loss that turns NaN at epoch 2 stops the run there: the epochs before it were handed
+    /// on (and so checkpointed), the bad one never is.
+    #[test]
+    fn divergence_stops_at_its_epoch_and_keeps_the_good_ones() {
+        let config = RunConfig::parse(
+            include_str!("../configs/two-layer-net.toml"),
+            Path::new("two-layer-net.toml"),
+        )
+        .unwrap();
+        let devices = Devices::select(BackendName::Auto).unwrap();
+        let items = |n: usize| -> Vec<MnistItem> {
+            (0..n)
+                .map(|i| MnistItem {
+                    image: std::array::from_fn(|r| {
+                        std::array::from_fn(|c| ((i + r * c) % 256) as f32)
+                    }),
+                    label: (i % 10) as u8,
+                })
+                .collect()
+        };
+        let splits = MnistSplits {
+            train: MnistBatcher.batch(items(200), &devices.train),
+            validation: MnistBatcher.batch(items(50), &devices.eval),
+            test: MnistBatcher.batch(items(50), &devices.eval),
+        };
+        let mut learner = Learner::new(&config, &devices.train);
+        let never = AtomicBool::new(false);
+        let mut handed_on = Vec::new();
+        learner
+            .fit(&splits, 1, &never, &mut (), |_, m| {
+                handed_on.push(m.epoch);
+                Ok(())
+            })
+            .unwrap();
+        // Poison the weights, as an exploding learning rate would.
+        let model = learner.model.take().unwrap();
+        let layers = model
+            .layers()
+            .iter()
+            .map(|layer| Linear {
+                weight: Param::from_tensor(
+                    layer.weight.val().detach().mul_scalar(f32::NAN).detach(),
+                ),
+                bias: layer.bias.clone(),
+            })
+            .collect();
+        learner.model = Some(model.with_layers(layers).train());
+        let result = learner.fit(&splits, 3, &never, &mut (), |_, m| {
+            handed_on.push(m.epoch);
+            Ok(())
+        });
+        assert!(
+            matches!(result, Err(TrainError::Diverged { epoch: 2, .. })),
+            "{result:?}"
+        );
+        assert_eq!(handed_on, [1]);
+    }
 
     #[test]
     fn epoch_order_is_a_permutation_fixed_by_seed_and_epoch() {
