@@ -211,12 +211,12 @@ impl Default for OutputConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read at all.
-    #[error("{path}: cannot read config: {source}")]
+    #[error("{path}: cannot read config: {error}")]
     Io {
         /// The config file.
         path: PathBuf,
         /// Why it could not be read.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The TOML is malformed, has an unknown key or a value of the wrong type.
     #[error("{path}:{line}:{column}: {message}")]
@@ -245,9 +245,9 @@ pub enum ConfigError {
 impl RunConfig {
     /// Reads and parses a config file. Validation against the data is [`RunConfig::validate`].
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::parse(&text, path)
     }

@@ -155,7 +155,7 @@ struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Move a run folder that already holds a run aside instead of refusing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     force: bool,
     /// Print the final summary only.
     #[arg(long, conflicts_with = "json")]
