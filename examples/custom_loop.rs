@@ -26,7 +26,7 @@ fn main() -> anyhow::Result<()> {
 
     let devices = Devices::select(BackendName::Auto)?;
     let mnist = MnistFiles::open(data_dir.as_deref())?;
-    let data = mnist.splits(10_000, &devices.train, &devices.eval);
+    let data = mnist.splits(&config.data, &devices.train, &devices.eval);
 
     // 784-50-10, ReLU, logits; weights N(0, 0.01²), biases 0.
     let mut model =

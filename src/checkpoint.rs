@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::RunConfig;
-use crate::metrics::EpochMetrics;
+use crate::metrics::{self, EpochMetrics};
 use crate::model::Mlp;
 
 /// The folder of a run that holds its checkpoints.
@@ -218,16 +218,7 @@ impl Checkpoint {
 /// Deletes all but the newest `keep_last` checkpoints and the one of the best validation
 /// accuracy, and any scratch folder a killed writer left behind.
 pub fn prune(run: &Path, keep_last: usize, metrics: &[EpochMetrics]) -> anyhow::Result<()> {
-    let best = metrics
-        .iter()
-        .reduce(|best, m| {
-            if m.validation_correct > best.validation_correct {
-                m
-            } else {
-                best
-            }
-        })
-        .map(|m| m.epoch);
+    let best = metrics::best_validation(metrics).map(|m| m.epoch);
     let complete = complete(run)?;
     let newest_kept = complete.len().saturating_sub(keep_last);
     for (i, (epoch, dir)) in complete.iter().enumerate() {

@@ -44,7 +44,8 @@ pub struct ModelConfig {
     #[serde(default)]
     pub activation: Activation,
     /// What the last layer outputs. Unset, it follows the cost: `sigmoid` for `quadratic`,
-    /// `logits` for `cross_entropy`.
+    /// `logits` for `cross_entropy` and `sigmoid_cross_entropy` (which applies the sigmoid
+    /// itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Output>,
     /// How weights and biases are drawn.
@@ -53,6 +54,12 @@ pub struct ModelConfig {
     /// Standard deviation of the weights for `init = "normal"`; unset, TwoLayerNet's 0.01.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_std: Option<f64>,
+    /// Probability of dropping each hidden unit during training (Burn's `Dropout`); 0 is off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropout: f64,
+    /// Batch normalisation (Burn's `BatchNorm`) between each hidden layer and its activation.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub batch_norm: bool,
 }
 
 impl ModelConfig {
@@ -107,6 +114,11 @@ pub struct LossConfig {
     /// Which cost to minimise.
     #[serde(default)]
     pub cost: Cost,
+    /// network2.py's `lmbda`: adds (λ/2n) Σ w² over the weights (not the biases) to the cost,
+    /// where n is the number of training examples, so that SGD makes network2's update
+    /// w ← (1 − eta·λ/n)·w − (eta/m)·Σ∇. 0 is off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub l2: f64,
 }
 
 /// The costs the library implements.
@@ -118,9 +130,15 @@ pub enum Cost {
     Quadratic,
     /// Softmax followed by cross-entropy, TwoLayerNet's SoftmaxWithLoss.
     CrossEntropy,
+    /// network2.py's `CrossEntropyCost`: a sigmoid on each output and
+    /// C = −1/n Σₓ Σⱼ [yⱼ ln aⱼ + (1 − yⱼ) ln(1 − aⱼ)], computed from the logits.
+    SigmoidCrossEntropy,
 }
 
-/// The optimizer.
+/// The optimizer, its hyper-parameters and the learning-rate schedule.
+///
+/// Keys that belong to another optimizer or schedule are refused. Unset, each takes the default
+/// of *Deep Learning from Scratch*'s `common/optimizer.py`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerConfig {
@@ -129,15 +147,101 @@ pub struct OptimizerConfig {
     pub name: OptimizerName,
     /// Learning rate; with the quadratic cost this is network.py's eta.
     pub lr: f64,
+    /// `sgd`: momentum factor, PyTorch's semantics with dampening 0 (v ← μ·v + g, w ← w − lr·v);
+    /// unset or 0 is plain SGD. The book's `Momentum` is the same update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f64>,
+    /// `sgd` with momentum: Nesterov's variant (w ← w − lr·(g + μ·v)).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub nesterov: bool,
+    /// `adam`: decay of the first moment; unset, 0.9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta1: Option<f64>,
+    /// `adam`: decay of the second moment; unset, 0.999.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta2: Option<f64>,
+    /// `rmsprop`: decay of the mean square (the book's `decay_rate`); unset, 0.99.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decay_rate: Option<f64>,
+    /// `adagrad`, `rmsprop`, `adam`: added to the root mean square; unset, the book's 1e-7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<f64>,
+    /// Weight decay as the optimizer applies it (Burn's `WeightDecayConfig`, PyTorch's
+    /// `weight_decay`): penalty·w is added to every parameter's gradient, biases included.
+    /// Separate from `[loss] l2`. 0 is off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub weight_decay: f64,
+    /// How the learning rate changes over the run.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// `step`: epochs between two decays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_epochs: Option<usize>,
+    /// `step`: factor applied at each decay; unset, 0.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f64>,
+    /// `cosine`: the learning rate at the end of the last epoch; unset, 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_lr: Option<f64>,
 }
 
-/// The optimizers the library implements.
+impl OptimizerConfig {
+    /// `[optimizer] momentum`, 0 when unset.
+    pub fn momentum(&self) -> f64 {
+        self.momentum.unwrap_or(0.0)
+    }
+    /// `[optimizer] beta1`, or 0.9.
+    pub fn beta1(&self) -> f64 {
+        self.beta1.unwrap_or(0.9)
+    }
+    /// `[optimizer] beta2`, or 0.999.
+    pub fn beta2(&self) -> f64 {
+        self.beta2.unwrap_or(0.999)
+    }
+    /// `[optimizer] decay_rate`, or 0.99.
+    pub fn decay_rate(&self) -> f64 {
+        self.decay_rate.unwrap_or(0.99)
+    }
+    /// `[optimizer] epsilon`, or 1e-7.
+    pub fn epsilon(&self) -> f64 {
+        self.epsilon.unwrap_or(1e-7)
+    }
+    /// `[optimizer] gamma`, or 0.1.
+    pub fn gamma(&self) -> f64 {
+        self.gamma.unwrap_or(0.1)
+    }
+    /// `[optimizer] min_lr`, or 0.
+    pub fn min_lr(&self) -> f64 {
+        self.min_lr.unwrap_or(0.0)
+    }
+}
+
+/// The optimizers the library offers, all Burn's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerName {
-    /// Plain mini-batch stochastic gradient descent.
+    /// Mini-batch stochastic gradient descent, with optional (Nesterov) momentum.
     #[default]
     Sgd,
+    /// AdaGrad: each parameter's step divided by the root of its summed squared gradients.
+    Adagrad,
+    /// RMSprop: the same with a decaying mean of the squares.
+    Rmsprop,
+    /// Adam: bias-corrected moving averages of the gradient and its square.
+    Adam,
+}
+
+/// Learning-rate schedules, stepped once per mini-batch by Burn's schedulers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// `lr` throughout.
+    #[default]
+    Constant,
+    /// `lr` multiplied by `gamma` every `step_epochs` epochs.
+    Step,
+    /// From `lr` down to `min_lr` along a half cosine over all `[training] epochs`.
+    Cosine,
 }
 
 /// Epochs, batch size and seed.
@@ -154,6 +258,10 @@ pub struct TrainingConfig {
     /// Where to compute: `auto`, `ndarray`, `flex`, `wgpu`, `cuda` or `tch`.
     #[serde(default)]
     pub backend: BackendName,
+    /// Early stopping: end the run once validation accuracy has not improved for this many
+    /// epochs. The best checkpoint is kept. Unset: train every epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patience: Option<usize>,
 }
 
 /// Where the MNIST files come from, and the validation split.
@@ -167,10 +275,31 @@ pub struct DataConfig {
     /// Examples held out from the end of the training file for validation (network.py: 10,000).
     #[serde(default = "default_validation_size")]
     pub validation_size: usize,
+    /// Train on only the first this many training examples, e.g. to provoke overfitting.
+    /// Unset: every example not held out for validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
 }
 
 fn default_validation_size() -> usize {
     10_000
+}
+
+impl DataConfig {
+    /// How many examples a run trains on, given the training file's size.
+    pub fn train_size(&self, train_file: usize) -> usize {
+        let available = train_file.saturating_sub(self.validation_size);
+        self.train_limit
+            .map_or(available, |limit| limit.min(available))
+    }
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 impl Default for DataConfig {
@@ -178,6 +307,7 @@ impl Default for DataConfig {
         Self {
             dir: None,
             validation_size: default_validation_size(),
+            train_limit: None,
         }
     }
 }
@@ -281,7 +411,7 @@ impl RunConfig {
     pub fn output(&self) -> Output {
         self.model.output.unwrap_or(match self.loss.cost {
             Cost::Quadratic => Output::Sigmoid,
-            Cost::CrossEntropy => Output::Logits,
+            Cost::CrossEntropy | Cost::SigmoidCrossEntropy => Output::Logits,
         })
     }
 
@@ -342,10 +472,24 @@ impl RunConfig {
                 format!("expected a positive finite learning rate, got {lr}"),
             ));
         }
+        if self.loss.cost == Cost::SigmoidCrossEntropy && self.output() != Output::Logits {
+            return Err(invalid(
+                "[model] output",
+                "cost = \"sigmoid_cross_entropy\" applies the sigmoid itself, so it needs output = \"logits\"".into(),
+            ));
+        }
+        self.validate_regularisation(&invalid)?;
+        self.validate_optimizer(&invalid)?;
         if self.training.epochs == 0 {
             return Err(invalid(
                 "[training] epochs",
                 "expected at least 1 epoch, got 0".into(),
+            ));
+        }
+        if self.training.patience == Some(0) {
+            return Err(invalid(
+                "[training] patience",
+                "expected at least 1 epoch without improvement, got 0".into(),
             ));
         }
         if self.output.keep_last == 0 {
@@ -364,8 +508,19 @@ impl RunConfig {
                 ),
             ));
         }
+        let available = train_size - validation;
+        if let Some(limit) = self.data.train_limit
+            && (limit == 0 || limit > available)
+        {
+            return Err(invalid(
+                "[data] train_limit",
+                format!(
+                    "expected between 1 and the {available} examples not held out for validation, got {limit}"
+                ),
+            ));
+        }
         let batch = self.training.batch_size;
-        let train = train_size - validation;
+        let train = self.data.train_size(train_size);
         if batch == 0 || batch > train {
             return Err(invalid(
                 "[training] batch_size",
@@ -375,22 +530,229 @@ impl RunConfig {
         Ok(())
     }
 
+    /// Dropout, batch normalisation and L2.
+    fn validate_regularisation(
+        &self,
+        invalid: &dyn Fn(&'static str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let hidden_layers = self.model.sizes.len() - 2;
+        let dropout = self.model.dropout;
+        if !(0.0..1.0).contains(&dropout) {
+            return Err(invalid(
+                "[model] dropout",
+                format!("expected a probability in [0, 1), got {dropout}"),
+            ));
+        }
+        for (key, used) in [
+            ("[model] dropout", dropout > 0.0),
+            ("[model] batch_norm", self.model.batch_norm),
+        ] {
+            if used && hidden_layers == 0 {
+                return Err(invalid(
+                    key,
+                    "acts on hidden layers, but [model] sizes has none".into(),
+                ));
+            }
+        }
+        for (key, value) in [
+            ("[loss] l2", self.loss.l2),
+            ("[optimizer] weight_decay", self.optimizer.weight_decay),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(invalid(
+                    key,
+                    format!("expected 0 (off) or a positive finite penalty, got {value}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The optimizer's and the schedule's keys: each belongs to one of them and has a range.
+    fn validate_optimizer(
+        &self,
+        invalid: &dyn Fn(&'static str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let o = &self.optimizer;
+        let name = o.name;
+        let belongs = |key: &'static str, set: bool, owners: &[OptimizerName]| {
+            if set && !owners.contains(&name) {
+                let owners: Vec<String> = owners.iter().map(|o| format!("\"{o}\"")).collect();
+                return Err(invalid(
+                    key,
+                    format!(
+                        "only used with name = {}, but name is \"{name}\"",
+                        owners.join(" or ")
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        use OptimizerName::*;
+        belongs("[optimizer] momentum", o.momentum.is_some(), &[Sgd])?;
+        belongs("[optimizer] nesterov", o.nesterov, &[Sgd])?;
+        belongs("[optimizer] beta1", o.beta1.is_some(), &[Adam])?;
+        belongs("[optimizer] beta2", o.beta2.is_some(), &[Adam])?;
+        belongs("[optimizer] decay_rate", o.decay_rate.is_some(), &[Rmsprop])?;
+        let adaptive = [Adagrad, Rmsprop, Adam];
+        belongs("[optimizer] epsilon", o.epsilon.is_some(), &adaptive)?;
+        for (key, value) in [
+            ("[optimizer] momentum", o.momentum()),
+            ("[optimizer] beta1", o.beta1()),
+            ("[optimizer] beta2", o.beta2()),
+            ("[optimizer] decay_rate", o.decay_rate()),
+        ] {
+            if !(0.0..1.0).contains(&value) {
+                return Err(invalid(
+                    key,
+                    format!("expected a value in [0, 1), got {value}"),
+                ));
+            }
+        }
+        if o.nesterov && o.momentum() == 0.0 {
+            return Err(invalid(
+                "[optimizer] nesterov",
+                "needs a positive [optimizer] momentum".into(),
+            ));
+        }
+        let epsilon = o.epsilon();
+        if !(epsilon.is_finite() && epsilon > 0.0) {
+            return Err(invalid(
+                "[optimizer] epsilon",
+                format!("expected a small positive number, got {epsilon}"),
+            ));
+        }
+        let schedule = o.schedule;
+        let scheduled = |key: &'static str, set: bool, owner: Schedule| {
+            if set && schedule != owner {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "only used with schedule = \"{owner}\", but schedule is \"{schedule}\""
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        scheduled(
+            "[optimizer] step_epochs",
+            o.step_epochs.is_some(),
+            Schedule::Step,
+        )?;
+        scheduled("[optimizer] gamma", o.gamma.is_some(), Schedule::Step)?;
+        scheduled("[optimizer] min_lr", o.min_lr.is_some(), Schedule::Cosine)?;
+        match schedule {
+            Schedule::Constant => {}
+            Schedule::Step => {
+                if o.step_epochs.unwrap_or(0) == 0 {
+                    return Err(invalid(
+                        "[optimizer] step_epochs",
+                        "schedule = \"step\" needs the epochs between decays, at least 1".into(),
+                    ));
+                }
+                let gamma = o.gamma();
+                if !(gamma > 0.0 && gamma <= 1.0) {
+                    return Err(invalid(
+                        "[optimizer] gamma",
+                        format!("expected a factor in (0, 1], got {gamma}"),
+                    ));
+                }
+            }
+            Schedule::Cosine => {
+                if o.lr > 1.0 {
+                    return Err(invalid(
+                        "[optimizer] lr",
+                        format!(
+                            "Burn's cosine schedule starts from a learning rate of at most 1, got {}",
+                            o.lr
+                        ),
+                    ));
+                }
+                let min_lr = o.min_lr();
+                if !(0.0..=o.lr).contains(&min_lr) {
+                    return Err(invalid(
+                        "[optimizer] min_lr",
+                        format!("expected between 0 and lr = {}, got {min_lr}", o.lr),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The first key, if any, where `self` and `other` describe different mathematics: anything
-    /// but the epoch count, the backend, the data folder and `[output]`. Returns the key and both
-    /// values.
+    /// but the epoch count (unless the cosine schedule spans it), the patience, the backend, the
+    /// data folder and `[output]`. Returns the key and both values.
     ///
     /// A resumed run may change only what leaves its result bit for bit the same.
     pub fn first_mathematical_difference(&self, other: &Self) -> Option<(String, String, String)> {
         let comparable = |config: &Self| {
             let mut config = config.clone();
             config.model.output = Some(config.output());
-            config.training.epochs = 0;
+            if config.optimizer.schedule != Schedule::Cosine {
+                config.training.epochs = 0;
+            }
+            config.training.patience = None;
             config.training.backend = BackendName::Auto;
             config.data.dir = None;
             config.output = OutputConfig::default();
             toml::Value::try_from(config).expect("a RunConfig is TOML")
         };
         first_difference("", &comparable(self), &comparable(other))
+    }
+
+    /// The run in one line, as `train` announces it: the network, the cost, the optimizer and
+    /// the loop, with every option that is on.
+    pub fn describe(&self) -> String {
+        let (m, o, t) = (&self.model, &self.optimizer, &self.training);
+        let mut model = format!(
+            "{:?}: {} hidden, {} output, {} init",
+            m.sizes,
+            m.activation,
+            self.output(),
+            m.init
+        );
+        if m.batch_norm {
+            model += ", batch norm";
+        }
+        if m.dropout > 0.0 {
+            model += &format!(", dropout {}", m.dropout);
+        }
+        let mut cost = format!("{} cost", self.loss.cost);
+        if self.loss.l2 > 0.0 {
+            cost += &format!(", L2 lambda {}", self.loss.l2);
+        }
+        let mut optimizer = format!("{} lr {}", o.name, o.lr);
+        if o.momentum() > 0.0 {
+            let kind = if o.nesterov {
+                "Nesterov momentum"
+            } else {
+                "momentum"
+            };
+            optimizer += &format!(" {kind} {}", o.momentum());
+        }
+        match o.schedule {
+            Schedule::Constant => {}
+            Schedule::Step => {
+                let every = o.step_epochs.unwrap_or_default();
+                optimizer += &format!(" ×{} every {every} epochs", o.gamma());
+            }
+            Schedule::Cosine => optimizer += &format!(" cosine to {}", o.min_lr()),
+        }
+        if o.weight_decay > 0.0 {
+            optimizer += &format!(", weight decay {}", o.weight_decay);
+        }
+        let mut schedule = format!("{} epochs, seed {}", t.epochs, t.seed);
+        if let Some(patience) = t.patience {
+            schedule += &format!(", patience {patience}");
+        }
+        if let Some(limit) = self.data.train_limit {
+            schedule += &format!(", first {limit} training examples");
+        }
+        format!(
+            "{model}; {cost}; {optimizer}, batch {}; {schedule}",
+            t.batch_size
+        )
     }
 
     /// The resolved config as TOML, as written into the run folder.
@@ -412,7 +774,7 @@ macro_rules! display_as_toml {
         }
     )*};
 }
-display_as_toml!(Activation, Output, Init, Cost, OptimizerName);
+display_as_toml!(Activation, Output, Init, Cost, OptimizerName, Schedule);
 
 /// The first path where two TOML values differ, with both values (`none` where one is absent).
 fn first_difference(
@@ -600,6 +962,215 @@ seed = 1
     fn epochs_zero_is_refused() {
         let message = invalid(|c| c.training.epochs = 0);
         assert!(message.contains("[training] epochs"), "{message}");
+    }
+
+    /// The error for NIELSEN with `find` replaced by `replace`, from parsing or validation.
+    fn error_with(find: &str, replace: &str) -> String {
+        let text = NIELSEN.replace(find, replace);
+        match parse(&text) {
+            Ok(config) => config
+                .validate("test.toml", 60_000)
+                .unwrap_err()
+                .to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn optimizer_keys_belong_to_their_optimizer() {
+        let cases = [
+            (
+                "lr = 3.0",
+                "lr = 3.0\nbeta1 = 0.8",
+                "[optimizer] beta1: only used with name = \"adam\", but name is \"sgd\"",
+            ),
+            (
+                "name = \"sgd\"",
+                "name = \"adam\"\nmomentum = 0.9",
+                "[optimizer] momentum: only used with name = \"sgd\"",
+            ),
+            (
+                "lr = 3.0",
+                "lr = 3.0\nepsilon = 1e-8",
+                "[optimizer] epsilon: only used with name = \"adagrad\" or \"rmsprop\" or \"adam\"",
+            ),
+            (
+                "name = \"sgd\"",
+                "name = \"adam\"\ndecay_rate = 0.9",
+                "[optimizer] decay_rate: only used with name = \"rmsprop\"",
+            ),
+            (
+                "lr = 3.0",
+                "lr = 3.0\nnesterov = true",
+                "[optimizer] nesterov: needs a positive [optimizer] momentum",
+            ),
+            (
+                "lr = 3.0",
+                "lr = 3.0\nmomentum = 1.0",
+                "[optimizer] momentum: expected a value in [0, 1), got 1",
+            ),
+            (
+                "name = \"sgd\"",
+                "name = \"adam\"\nbeta2 = -0.1",
+                "[optimizer] beta2: expected a value in [0, 1), got -0.1",
+            ),
+            (
+                "name = \"sgd\"",
+                "name = \"adam\"\nepsilon = 0.0",
+                "[optimizer] epsilon: expected a small positive number, got 0",
+            ),
+            (
+                "lr = 3.0",
+                "lr = 3.0\nweight_decay = -1.0",
+                "[optimizer] weight_decay: expected 0 (off) or a positive finite penalty, got -1",
+            ),
+        ];
+        for (find, replace, expected) in cases {
+            let message = error_with(find, replace);
+            assert!(message.contains(expected), "{replace}: {message}");
+        }
+        let message = error_with("name = \"sgd\"", "name = \"lbfgs\"");
+        assert!(
+            message.contains("expected one of `sgd`, `adagrad`, `rmsprop`, `adam`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn schedule_keys_belong_to_their_schedule() {
+        let cases = [
+            (
+                "lr = 3.0",
+                "lr = 3.0\nmin_lr = 0.1",
+                "[optimizer] min_lr: only used with schedule = \"cosine\", but schedule is \"constant\"",
+            ),
+            (
+                "lr = 3.0",
+                "lr = 3.0\nschedule = \"step\"",
+                "[optimizer] step_epochs: schedule = \"step\" needs the epochs between decays",
+            ),
+            (
+                "lr = 3.0",
+                "lr = 3.0\nschedule = \"step\"\nstep_epochs = 5\ngamma = 2.0",
+                "[optimizer] gamma: expected a factor in (0, 1], got 2",
+            ),
+            (
+                "lr = 3.0",
+                "lr = 3.0\nschedule = \"cosine\"",
+                "[optimizer] lr: Burn's cosine schedule starts from a learning rate of at most 1, got 3",
+            ),
+            (
+                "lr = 3.0",
+                "lr = 0.5\nschedule = \"cosine\"\nmin_lr = 0.6",
+                "[optimizer] min_lr: expected between 0 and lr = 0.5, got 0.6",
+            ),
+            (
+                "lr = 3.0",
+                "lr = 3.0\ngamma = 0.5",
+                "[optimizer] gamma: only used with schedule = \"step\"",
+            ),
+        ];
+        for (find, replace, expected) in cases {
+            let message = error_with(find, replace);
+            assert!(message.contains(expected), "{replace}: {message}");
+        }
+    }
+
+    #[test]
+    fn regularisation_and_loop_keys_are_checked() {
+        let cases: [(&[(&str, &str)], &str); 7] = [
+            (
+                &[(
+                    "init = \"standard_normal\"",
+                    "init = \"standard_normal\"\ndropout = 1.0",
+                )],
+                "[model] dropout: expected a probability in [0, 1), got 1",
+            ),
+            (
+                &[(
+                    "sizes = [784, 30, 10]",
+                    "sizes = [784, 10]\nbatch_norm = true",
+                )],
+                "[model] batch_norm: acts on hidden layers, but [model] sizes has none",
+            ),
+            (
+                &[("cost = \"quadratic\"", "cost = \"quadratic\"\nl2 = -5.0")],
+                "[loss] l2: expected 0 (off) or a positive finite penalty, got -5",
+            ),
+            (
+                &[
+                    ("cost = \"quadratic\"", "cost = \"sigmoid_cross_entropy\""),
+                    (
+                        "init = \"standard_normal\"",
+                        "init = \"standard_normal\"\noutput = \"sigmoid\"",
+                    ),
+                ],
+                "[model] output: cost = \"sigmoid_cross_entropy\" applies the sigmoid itself",
+            ),
+            (
+                &[("seed = 1", "seed = 1\npatience = 0")],
+                "[training] patience: expected at least 1 epoch without improvement, got 0",
+            ),
+            (
+                &[("seed = 1", "seed = 1\n[data]\ntrain_limit = 50001")],
+                "[data] train_limit: expected between 1 and the 50000 examples not held out for validation, got 50001",
+            ),
+            (
+                &[
+                    ("seed = 1", "seed = 1\n[data]\ntrain_limit = 300"),
+                    ("batch_size = 10", "batch_size = 400"),
+                ],
+                "[training] batch_size: expected between 1 and the 300 training examples, got 400",
+            ),
+        ];
+        for (edits, expected) in cases {
+            let text = edits
+                .iter()
+                .fold(NIELSEN.to_string(), |text, (find, replace)| {
+                    text.replace(find, replace)
+                });
+            let message = match parse(&text) {
+                Ok(config) => config
+                    .validate("test.toml", 60_000)
+                    .unwrap_err()
+                    .to_string(),
+                Err(e) => e.to_string(),
+            };
+            assert!(message.contains(expected), "{edits:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn cosine_schedule_makes_the_epochs_part_of_the_mathematics() {
+        let config =
+            parse(&NIELSEN.replace("lr = 3.0", "lr = 0.5\nschedule = \"cosine\"")).unwrap();
+        let mut other = config.clone();
+        other.training.epochs = 40;
+        other.training.patience = Some(3);
+        assert_eq!(
+            config.first_mathematical_difference(&other),
+            Some(("training.epochs".into(), "30".into(), "40".into()))
+        );
+        let plain = parse(NIELSEN).unwrap();
+        let mut other = plain.clone();
+        other.training.epochs = 40;
+        other.training.patience = Some(3);
+        assert_eq!(plain.first_mathematical_difference(&other), None);
+    }
+
+    #[test]
+    fn describe_names_every_option_in_use() {
+        let text = NIELSEN
+            .replace("init = \"standard_normal\"", "init = \"he\"\ndropout = 0.5\nbatch_norm = true")
+            .replace("name = \"sgd\"\nlr = 3.0", "name = \"sgd\"\nlr = 0.1\nmomentum = 0.9\nnesterov = true\nschedule = \"step\"\nstep_epochs = 10\nweight_decay = 0.0005")
+            .replace("cost = \"quadratic\"", "cost = \"quadratic\"\nl2 = 5.0")
+            .replace("seed = 1", "seed = 1\npatience = 4\n[data]\ntrain_limit = 1000");
+        assert_eq!(
+            parse(&text).unwrap().describe(),
+            "[784, 30, 10]: sigmoid hidden, sigmoid output, he init, batch norm, dropout 0.5; \
+             quadratic cost, L2 lambda 5; sgd lr 0.1 Nesterov momentum 0.9 ×0.1 every 10 epochs, \
+             weight decay 0.0005, batch 10; 30 epochs, seed 1, patience 4, first 1000 training examples"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use burn::data::dataset::Dataset;
 use burn::data::dataset::vision::{MnistDataset, MnistItem};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::config::DataConfig;
 use crate::idx::{self, IdxError, IdxImages};
 
 /// Side of an MNIST image in pixels.
@@ -290,6 +291,15 @@ impl MnistBatch {
         }
     }
 
+    /// The same examples without autodiff, for inference on a training split.
+    pub fn without_autodiff(&self) -> Self {
+        Self {
+            images: self.images.clone().without_autodiff(),
+            labels: self.labels.clone().without_autodiff(),
+            targets: self.targets.clone().without_autodiff(),
+        }
+    }
+
     /// The examples at `order`, in that order: one gather per epoch gives the shuffled epoch.
     pub fn permute(&self, order: &[usize]) -> Self {
         let device = self.labels.device();
@@ -330,7 +340,8 @@ impl Batcher<MnistItem, MnistBatch> for MnistBatcher {
 /// The three splits of a run, each one tensor batch.
 #[derive(Debug, Clone)]
 pub struct MnistSplits {
-    /// The first `60,000 − validation_size` training images, on the training (autodiff) device.
+    /// The first `60,000 − validation_size` training images (at most `train_limit`), on the
+    /// training (autodiff) device.
     pub train: MnistBatch,
     /// The last `validation_size` training images, on the evaluation device.
     pub validation: MnistBatch,
@@ -339,20 +350,24 @@ pub struct MnistSplits {
 }
 
 impl MnistFiles {
-    /// Splits as network.py does: train is the first `len − validation_size` training images,
-    /// validation the rest, test the test file.
+    /// Splits as network.py does: validation is the last `validation_size` training images,
+    /// train the ones before (the first `train_limit` of them, if set), test the test file.
     pub fn splits(
         &self,
-        validation_size: usize,
+        data: &DataConfig,
         train_device: &Device,
         eval_device: &Device,
     ) -> MnistSplits {
-        let train_size = self.train.len() - validation_size;
+        let validation_start = self.train.len() - data.validation_size;
         MnistSplits {
-            train: batch(self.train.as_ref(), 0..train_size, train_device),
+            train: batch(
+                self.train.as_ref(),
+                0..data.train_size(self.train.len()),
+                train_device,
+            ),
             validation: batch(
                 self.train.as_ref(),
-                train_size..self.train.len(),
+                validation_start..self.train.len(),
                 eval_device,
             ),
             test: self.test_split(eval_device),

@@ -13,7 +13,7 @@ use digits::data::MnistFiles;
 use digits::progress::{Display, Reporter};
 use digits::run::{Overrides, Run, run_name};
 use digits::trained::Trained;
-use digits::training::TrainError;
+use digits::training::{FitEnd, TrainError};
 use digits::{digit_image, gradcheck, inference};
 
 /// Teach a neural network to read handwritten digits (MNIST), with Burn.
@@ -88,6 +88,31 @@ enum Command {
         /// A folder holding the four MNIST IDX files (default: where the run found them).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+    },
+    /// Rerun the books' experiments (configs/) and write a report against the published
+    /// figures, artifacts/reproduce/REPORT.md.
+    Reproduce {
+        /// Cut every run to 2 epochs: the whole pipeline in about a minute, for CI.
+        #[arg(long)]
+        quick: bool,
+        /// Only the experiments whose name contains this, e.g. ch6-optimizer.
+        #[arg(long, value_name = "TEXT")]
+        only: Option<String>,
+        /// The folder of the experiments' configs.
+        #[arg(long, value_name = "DIR", default_value = "configs")]
+        configs: PathBuf,
+        /// Where the runs and the report go.
+        #[arg(long, value_name = "DIR", default_value = "artifacts/reproduce")]
+        out: PathBuf,
+        /// A folder holding the four MNIST IDX files (overrides [data] dir).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Overrides [training] backend.
+        #[arg(long, value_enum)]
+        backend: Option<BackendName>,
+        /// Print each run's summary only, not every epoch.
+        #[arg(long)]
+        quiet: bool,
     },
     /// About the data.
     Data {
@@ -188,6 +213,25 @@ fn main() -> ExitCode {
             examples,
         } => gradcheck(&config, data_dir.as_deref(), examples),
         Command::Plot { runs, output } => plot(&runs, &output),
+        Command::Reproduce {
+            quick,
+            only,
+            configs,
+            out,
+            data_dir,
+            backend,
+            quiet,
+        } => reproduce(
+            &digits::reproduce::Options {
+                configs,
+                out,
+                quick,
+                only,
+                data_dir,
+                backend,
+            },
+            quiet,
+        ),
         Command::Data {
             command: DataCommand::Info { data_dir },
         } => digits::datainfo::report(data_dir.as_deref(), 10_000).map(|report| {
@@ -215,6 +259,44 @@ fn main() -> ExitCode {
     }
 }
 
+fn reproduce(options: &digits::reproduce::Options, quiet: bool) -> anyhow::Result<ExitCode> {
+    stop_on_signals()?;
+    let display = if quiet {
+        Display::Quiet
+    } else {
+        Display::for_terminal()
+    };
+    let mut reporter = Reporter::new(display);
+    let result = digits::reproduce::reproduce(
+        options,
+        &STOP,
+        &mut |line| println!("{line}"),
+        &mut reporter,
+    );
+    match result {
+        Ok(report) => {
+            println!("Wrote {}", report.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) if matches!(error.downcast_ref(), Some(TrainError::Interrupted { .. })) => {
+            eprintln!("Interrupted; the report was not written.");
+            Ok(ExitCode::from(130))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Ctrl-C and SIGTERM raise [`STOP`]; a second one exits at once.
+fn stop_on_signals() -> anyhow::Result<()> {
+    ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C: the files of the last complete epoch are on disk already.
+            std::process::exit(130);
+        }
+    })?;
+    Ok(())
+}
+
 fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let overrides = Overrides {
         epochs: args.epochs,
@@ -230,12 +312,7 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         (None, Some(config)) => Run::new(config, &overrides, args.force)?,
         (None, None) => unreachable!("clap requires --config without --resume"),
     };
-    ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            // A second Ctrl-C: the files of the last complete epoch are on disk already.
-            std::process::exit(130);
-        }
-    })?;
+    stop_on_signals()?;
     let display = match (args.quiet, args.json) {
         (true, _) => Display::Quiet,
         (_, true) => Display::Json,
@@ -258,18 +335,7 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let c = &run.config;
-    info(format!(
-        "Training {:?}: {} hidden, {} output, {} init; {} cost; SGD lr {}, batch {}; {} epochs, seed {}",
-        c.model.sizes,
-        c.model.activation,
-        c.output(),
-        c.model.init,
-        c.loss.cost,
-        c.optimizer.lr,
-        c.training.batch_size,
-        c.training.epochs,
-        c.training.seed
-    ));
+    info(format!("Training {}", c.describe()));
     info(format!(
         "Data: {}; backend: {}; run folder: {}",
         run.source,
@@ -290,6 +356,7 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let dir = run.dir.clone();
+    let patience = c.training.patience.unwrap_or_default();
     let summary = match run.train(&STOP, &mut Reporter::new(display)) {
         Ok(summary) => summary,
         Err(error) => {
@@ -310,7 +377,13 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         Display::Json => eprintln!("{line}"),
         _ => println!("{line}"),
     };
-    if let Some(best) = summary.best() {
+    if let FitEnd::EarlyStopped { best_epoch } = summary.end {
+        info(format!(
+            "Stopped early: validation accuracy has not improved since epoch {best_epoch} ({} epochs of patience); its checkpoint is kept.",
+            patience
+        ));
+    }
+    if let (Some(best), Some(chosen)) = (summary.best(), summary.best_validation()) {
         summary_line(format!(
             "Best test accuracy: {} / {} ({:.2}%) at epoch {}; validation {:.2}%. Saved in {}",
             best.test_correct,
@@ -319,6 +392,15 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
             best.epoch,
             100.0 * best.validation_accuracy(),
             summary.dir.display()
+        ));
+        summary_line(format!(
+            "Best validation accuracy: {:.2}% at epoch {}, where test is {} / {} ({:.2}%). Training accuracy at the end: {:.2}%",
+            100.0 * chosen.validation_accuracy(),
+            chosen.epoch,
+            chosen.test_correct,
+            chosen.test_total,
+            100.0 * chosen.test_accuracy(),
+            100.0 * summary.train_accuracy()
         ));
     }
     let saves = &summary.checkpoint_seconds;
@@ -394,6 +476,12 @@ fn gradcheck(config: &Path, data_dir: Option<&Path>, examples: usize) -> anyhow:
     let run = RunConfig::load(config)?;
     let files = MnistFiles::open(data_dir.or(run.data.dir.as_deref()))?;
     run.validate(&config.display().to_string(), files.train.len())?;
+    if run.model.dropout > 0.0 || run.model.batch_norm {
+        anyhow::bail!(
+            "{}: gradcheck checks networks whose cost is a fixed function of the weights; set [model] dropout = 0 and batch_norm = false (random masks and batch statistics are not)",
+            config.display()
+        );
+    }
     let devices = Devices::select(run.training.backend)?;
     let batch = files.first_training_examples(examples.max(1), &devices.train);
     println!(

@@ -73,13 +73,19 @@ impl fmt::Display for EpochMetrics {
 
 /// The epoch with the best test accuracy (the earliest, on a tie).
 pub fn best_test(history: &[EpochMetrics]) -> Option<&EpochMetrics> {
-    history.iter().reduce(|best, m| {
-        if m.test_correct > best.test_correct {
-            m
-        } else {
-            best
-        }
-    })
+    best_by(history, |m| m.test_correct)
+}
+
+/// The epoch with the best validation accuracy (the earliest, on a tie): the one a run would
+/// pick without looking at the test set, which early stopping and checkpoint pruning keep.
+pub fn best_validation(history: &[EpochMetrics]) -> Option<&EpochMetrics> {
+    best_by(history, |m| m.validation_correct)
+}
+
+fn best_by(history: &[EpochMetrics], key: fn(&EpochMetrics) -> usize) -> Option<&EpochMetrics> {
+    history
+        .iter()
+        .reduce(|best, m| if key(m) > key(best) { m } else { best })
 }
 
 #[cfg(test)]
@@ -118,5 +124,8 @@ mod tests {
         ];
         assert_eq!(best_test(&history).unwrap().epoch, 2);
         assert!(best_test(&[]).is_none());
+        let mut history = history.to_vec();
+        history[3].validation_correct = 9600;
+        assert_eq!(best_validation(&history).unwrap().epoch, 4);
     }
 }

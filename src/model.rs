@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use anyhow::Context;
-use burn::module::{Module, Param, ParamId};
-use burn::nn::Linear;
+use burn::module::{Module, Param, ParamId, RunningState};
 use burn::nn::activation::{Activation, ActivationConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear};
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
@@ -16,13 +16,18 @@ use rand_distr::{Distribution, Normal};
 
 use crate::config::{self, Init, ModelConfig, Output};
 
-/// A fully connected network: `Linear` layers with an activation between them.
+/// A fully connected network: `Linear` layers with an activation between them, and optionally
+/// batch normalisation before each hidden activation and dropout after it.
 #[derive(Module, Debug)]
 pub struct Mlp {
     /// One layer per pair of consecutive sizes.
     layers: Vec<Linear>,
+    /// One per hidden layer with `batch_norm`, else none.
+    norms: Vec<BatchNorm>,
     /// Applied after every layer but the last.
     hidden: Activation,
+    /// Applied to every hidden layer's activations; only while training on an autodiff device.
+    dropout: Dropout,
     /// Applied after the last layer: a sigmoid, or the identity for logits.
     output: Activation,
 }
@@ -34,9 +39,14 @@ impl Mlp {
     /// - output: `[batch, sizes[last]]`, sigmoid activations or logits
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
         let (last, hidden) = self.layers.split_last().expect("an MLP has a layer");
-        let x = hidden.iter().fold(input, |x, layer| {
+        let x = hidden.iter().enumerate().fold(input, |x, (i, layer)| {
             // [batch, n_in] -> [batch, n_out]
-            self.hidden.forward(layer.forward(x))
+            let z = layer.forward(x);
+            let z = match self.norms.get(i) {
+                Some(norm) => norm.forward(z),
+                None => z,
+            };
+            self.dropout.forward(self.hidden.forward(z))
         });
         // [batch, n_hidden] -> [batch, classes]
         self.output.forward(last.forward(x))
@@ -52,7 +62,9 @@ impl Mlp {
     pub fn with_layers(&self, layers: Vec<Linear>) -> Mlp {
         Mlp {
             layers,
+            norms: self.norms.clone(),
             hidden: self.hidden.clone(),
+            dropout: self.dropout.clone(),
             output: self.output.clone(),
         }
     }
@@ -119,10 +131,22 @@ impl MlpConfig {
                     bias: Some(param(2 * index + 1, bias, device)),
                 }
             })
-            .collect();
+            .collect::<Vec<Linear>>();
+        let norms = if self.model.batch_norm {
+            let hidden = &self.model.sizes[1..self.model.sizes.len() - 1];
+            hidden
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| batch_norm(2 * layers.len() + 4 * i, n, device))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let activation = |a: ActivationConfig| a.init(device);
         Mlp {
             layers,
+            norms,
+            dropout: DropoutConfig::new(self.model.dropout).init(),
             hidden: activation(match self.model.activation {
                 config::Activation::Sigmoid => ActivationConfig::Sigmoid,
                 config::Activation::Relu => ActivationConfig::Relu,
@@ -163,6 +187,19 @@ impl MlpConfig {
     }
 }
 
+/// Burn's `BatchNorm` over `n` features, with ids from `position` on (see [`param`]).
+fn batch_norm(position: usize, n: usize, device: &Device) -> BatchNorm {
+    let norm = BatchNormConfig::new(n).init(device);
+    let id = |offset: usize| ParamId::from((position + offset) as u64);
+    BatchNorm {
+        gamma: Param::initialized(id(0), norm.gamma.val()).set_require_grad(true),
+        beta: Param::initialized(id(1), norm.beta.val()).set_require_grad(true),
+        running_mean: RunningState::with_id(id(2), norm.running_mean.value()),
+        running_var: RunningState::with_id(id(3), norm.running_var.value()),
+        ..norm
+    }
+}
+
 /// A trainable parameter whose id is its position in the network, not a random number, so
 /// that the same seed gives byte-identical records.
 fn param<const D: usize>(position: usize, data: TensorData, device: &Device) -> Param<Tensor<D>> {
@@ -177,6 +214,7 @@ fn param<const D: usize>(position: usize, data: TensorData, device: &Device) -> 
 mod tests {
     use super::*;
     use crate::config::Activation;
+    use burn::tensor::Distribution;
 
     fn config(sizes: Vec<usize>, init: Init, output: Output) -> MlpConfig {
         MlpConfig::new(
@@ -186,6 +224,8 @@ mod tests {
                 output: None,
                 init,
                 init_std: None,
+                dropout: 0.0,
+                batch_norm: false,
             },
             output,
         )
@@ -226,6 +266,56 @@ mod tests {
         };
         assert_eq!(weights(7), weights(7));
         assert_ne!(weights(7), weights(8));
+    }
+
+    fn regularised(seed: u64, device: &Device) -> Mlp {
+        MlpConfig::new(
+            ModelConfig {
+                sizes: vec![784, 40, 20, 10],
+                activation: Activation::Relu,
+                output: None,
+                init: Init::He,
+                init_std: None,
+                dropout: 0.5,
+                batch_norm: true,
+            },
+            Output::Logits,
+        )
+        .init(seed, device)
+    }
+
+    #[test]
+    fn dropout_and_batch_statistics_act_only_while_training() {
+        let device = Device::flex().autodiff();
+        let model = regularised(1, &device);
+        assert_eq!(model.norms.len(), 2);
+        let input = Tensor::<2>::random([8, 784], Distribution::Default, &device);
+        let values = |m: &Mlp, x: Tensor<2>| m.forward(x).into_data().try_to_vec::<f32>().unwrap();
+        let (a, b) = (values(&model, input.clone()), values(&model, input.clone()));
+        assert_ne!(a, b, "dropout draws a new mask at every forward pass");
+        let valid = model.valid();
+        let x = input.clone().without_autodiff();
+        assert_eq!(values(&valid, x.clone()), values(&valid, x.clone()));
+        // Inference uses the running statistics, not the batch's: one example alone gives the
+        // same scores as within the batch.
+        let alone = values(&valid, x.clone().slice(0..1));
+        let within = values(&valid, x);
+        for (a, b) in alone.iter().zip(&within[..10]) {
+            assert!((a - b).abs() < 1e-4, "{alone:?} {within:?}");
+        }
+    }
+
+    #[test]
+    fn records_with_batch_norm_are_a_function_of_the_seed() {
+        let device = Device::flex();
+        let tmp = tempfile::tempdir().unwrap();
+        let bytes = |seed: u64, name: &str| {
+            let path = tmp.path().join(name);
+            regularised(seed, &device).save(&path).unwrap();
+            std::fs::read(path).unwrap()
+        };
+        assert_eq!(bytes(5, "a.bpk"), bytes(5, "b.bpk"));
+        assert_ne!(bytes(5, "a.bpk"), bytes(6, "c.bpk"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::checkpoint::{self, Checkpoint, Damaged};
 use crate::config::RunConfig;
 use crate::data::{MnistFiles, MnistSource, MnistSplits};
 use crate::metrics::{self, CSV_HEADER, EpochMetrics};
-use crate::training::{Learner, Observer};
+use crate::training::{FitEnd, Learner, Observer};
 
 /// The resolved config, as written into the run folder.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -137,12 +137,27 @@ pub struct RunSummary {
     pub checkpoint_bytes: u64,
     /// Wall time of each checkpoint this process wrote.
     pub checkpoint_seconds: Vec<f64>,
+    /// Whether every epoch ran or early stopping ended the run.
+    pub end: FitEnd,
+    /// Training examples the final model classifies correctly, and how many there are: set
+    /// against the test accuracy, this shows overfitting.
+    pub train_correct: (usize, usize),
 }
 
 impl RunSummary {
     /// The epoch with the best test accuracy.
     pub fn best(&self) -> Option<&EpochMetrics> {
         metrics::best_test(&self.history)
+    }
+
+    /// The epoch with the best validation accuracy: the one to choose without looking at test.
+    pub fn best_validation(&self) -> Option<&EpochMetrics> {
+        metrics::best_validation(&self.history)
+    }
+
+    /// The final model's accuracy on its training examples.
+    pub fn train_accuracy(&self) -> f64 {
+        self.train_correct.0 as f64 / self.train_correct.1 as f64
     }
 }
 
@@ -227,7 +242,7 @@ impl Run {
         overrides.apply(&mut requested);
         if let Some((key, was, now)) = run_config.first_mathematical_difference(&requested) {
             bail!(
-                "cannot resume {}: `{key}` is {was} in the run but {now} now; a resumed run may change only the epochs, the data folder and [output]",
+                "cannot resume {}: `{key}` is {was} in the run but {now} now; a resumed run may change only the epochs (not under a cosine schedule, which spans them), the patience, the backend, the data folder and [output]",
                 dir.display()
             );
         }
@@ -269,7 +284,7 @@ impl Run {
             devices.backend, devices.eval
         );
         write_atomically(&dir.join(DEVICE_FILE), device.as_bytes())?;
-        let splits = files.splits(config.data.validation_size, &devices.train, &devices.eval);
+        let splits = files.splits(&config.data, &devices.train, &devices.eval);
         Ok(Self {
             config,
             source: files.source,
@@ -307,7 +322,7 @@ impl Run {
         }
         let mut checkpoint_bytes = 0;
         let mut checkpoint_seconds = Vec::new();
-        learner.fit(
+        let end = learner.fit(
             &self.splits,
             self.config.training.epochs,
             stop,
@@ -341,6 +356,8 @@ impl Run {
             dir: self.dir,
             checkpoint_bytes,
             checkpoint_seconds,
+            end,
+            train_correct: (learner.correct(&self.splits.train), self.splits.train.len()),
         })
     }
 }

@@ -6,17 +6,19 @@ use std::time::Instant;
 
 use anyhow::Context;
 use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{Cost, OptimizerName, RunConfig};
+use crate::config::RunConfig;
+use crate::cost::l2_penalty;
 use crate::data::{MnistBatch, MnistSplits};
 use crate::inference;
-use crate::metrics::EpochMetrics;
+use crate::metrics::{self, EpochMetrics};
 use crate::model::{Mlp, MlpConfig};
 
 /// Training stopped before its last epoch.
@@ -59,17 +61,31 @@ pub trait Observer {
 /// An observer that watches nothing.
 impl Observer for () {}
 
+/// How [`Learner::fit`] ended when it was not stopped by an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FitEnd {
+    /// Every requested epoch is trained.
+    Completed,
+    /// Validation accuracy had not improved for `[training] patience` epochs.
+    EarlyStopped {
+        /// The epoch of the best validation accuracy, whose checkpoint is kept.
+        best_epoch: usize,
+    },
+}
+
 /// Owns what changes during training: the model, the optimizer's state and the epoch counter.
 pub struct Learner {
     /// Always `Some` between steps; taken for the moment the optimizer consumes it, so that the
     /// update owns the only reference to the parameters.
     model: Option<Mlp>,
     optim: ModuleOptimizer,
-    cost: Cost,
-    lr: f64,
-    batch_size: usize,
-    seed: u64,
+    /// Built at the start of an epoch, when the number of mini-batches is known, and stepped to
+    /// the epoch; dropped when an epoch is abandoned.
+    scheduler: Option<ModuleLrScheduler>,
+    config: RunConfig,
     epoch: usize,
+    /// Epoch and correct count of the best validation accuracy so far.
+    best: Option<(usize, usize)>,
 }
 
 impl Learner {
@@ -77,21 +93,18 @@ impl Learner {
     pub fn new(config: &RunConfig, device: &Device) -> Self {
         let model = MlpConfig::new(config.model.clone(), config.output())
             .init(config.training.seed, device);
-        let optim = match config.optimizer.name {
-            OptimizerName::Sgd => SgdConfig::new().init(),
-        };
         Self {
             model: Some(model),
-            optim,
-            cost: config.loss.cost,
-            lr: config.optimizer.lr,
-            batch_size: config.training.batch_size,
-            seed: config.training.seed,
+            optim: config.optimizer.init(),
+            scheduler: None,
+            config: config.clone(),
             epoch: 0,
+            best: None,
         }
     }
 
-    /// Carries on from a checkpoint: its model, its optimizer state and its epoch counter.
+    /// Carries on from a checkpoint: its model, its optimizer state, its epoch counter and its
+    /// best validation accuracy.
     pub fn restore(
         config: &RunConfig,
         device: &Device,
@@ -107,6 +120,8 @@ impl Learner {
             .load(&path)
             .with_context(|| format!("cannot load the optimizer state {}", path.display()))?;
         learner.epoch = checkpoint.epoch;
+        learner.best =
+            metrics::best_validation(&checkpoint.metrics).map(|m| (m.epoch, m.validation_correct));
         Ok(learner)
     }
 
@@ -122,28 +137,36 @@ impl Learner {
             .expect("the model is back after every step")
     }
 
-    /// One SGD step on a mini-batch. Returns the batch's summed cost, still on the device, so
-    /// that the loop never waits for a read-back between steps.
-    pub fn train_step(&mut self, batch: &MnistBatch) -> Tensor<1> {
+    /// One optimizer step on a mini-batch of a training split of `n` examples (the `n` of the
+    /// L2 term), with learning rate `lr`. Returns the batch's summed cost, still on the device,
+    /// so that the loop never waits for a read-back between steps.
+    fn train_step(&mut self, batch: &MnistBatch, n: usize, lr: ModuleLearningRate) -> Tensor<1> {
         let model = self
             .model
             .take()
             .expect("the model is back after every step");
         // [m, 784] -> [m, 10]
         let output = model.forward(batch.images.clone());
-        let loss = self.cost.loss(output, batch);
+        let cost = self.config.loss.cost.loss(output, batch);
+        let lambda = self.config.loss.l2;
+        let loss = if lambda > 0.0 {
+            cost.clone() + l2_penalty(&model, lambda, n)
+        } else {
+            cost.clone()
+        };
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        self.model = Some(self.optim.step(self.lr, model, grads));
-        loss.inner().mul_scalar(batch.len() as f64)
+        self.model = Some(self.optim.step(lr, model, grads));
+        cost.inner().mul_scalar(batch.len() as f64)
     }
 
     /// Inference step: how many examples of `split` the model classifies correctly.
     pub fn correct(&self, split: &MnistBatch) -> usize {
-        inference::correct(&self.model().valid(), split)
+        inference::correct(&self.model().valid(), &split.without_autodiff())
     }
 
-    /// One pass over `train` in the order of [`epoch_order`]. Returns the mean cost per example,
-    /// or `None` if `stop` was raised, in which case the epoch counter is unchanged.
+    /// One pass over `train` in the order of [`epoch_order`]. Returns the mean cost per example
+    /// (without the L2 term), or `None` if `stop` was raised, in which case the epoch counter is
+    /// unchanged.
     pub fn train_epoch(
         &mut self,
         train: &MnistBatch,
@@ -151,24 +174,43 @@ impl Learner {
         observer: &mut dyn Observer,
     ) -> Option<f64> {
         let n = train.len();
+        let batch_size = self.config.training.batch_size;
+        let seed = self.config.training.seed;
         observer.epoch_started(self.epoch + 1, n);
-        let shuffled = train.permute(&epoch_order(self.seed, self.epoch, n));
-        let mut total = Tensor::<1>::zeros([1], &train.images.device().without_autodiff());
-        for start in (0..n).step_by(self.batch_size) {
+        let mut scheduler = self.scheduler.take().unwrap_or_else(|| {
+            let batches = n.div_ceil(batch_size);
+            let mut scheduler = self
+                .config
+                .optimizer
+                .scheduler(self.config.training.epochs, batches);
+            for _ in 0..self.epoch * batches {
+                scheduler.step();
+            }
+            scheduler
+        });
+        let device = train.images.device();
+        // Dropout draws from the backend's generator, which is global to the process; seeding it
+        // per epoch makes the masks a function of (seed, epoch), like the order.
+        device.seed(mix(seed, self.epoch));
+        let shuffled = train.permute(&epoch_order(seed, self.epoch, n));
+        let mut total = Tensor::<1>::zeros([1], &device.without_autodiff());
+        for start in (0..n).step_by(batch_size) {
             if stop.load(Ordering::Relaxed) {
                 return None;
             }
-            let end = (start + self.batch_size).min(n);
-            total = total + self.train_step(&shuffled.slice(start..end));
+            let end = (start + batch_size).min(n);
+            total = total + self.train_step(&shuffled.slice(start..end), n, scheduler.step());
             observer.step(end, &|| total.clone().into_scalar::<f64>() / end as f64);
         }
+        self.scheduler = Some(scheduler);
         self.epoch += 1;
         Some(total.into_scalar::<f64>() / n as f64)
     }
 
-    /// Trains until `epochs` epochs are complete, evaluating after each one and handing its
-    /// metrics to `on_epoch` (which writes them down and saves the model), then to `observer`.
-    /// Raising `stop` abandons the epoch in progress within a step.
+    /// Trains until `epochs` epochs are complete, or until validation accuracy has not improved
+    /// for `[training] patience` epochs, evaluating after each one and handing its metrics to
+    /// `on_epoch` (which writes them down and saves the model), then to `observer`. Raising
+    /// `stop` abandons the epoch in progress within a step.
     pub fn fit(
         &mut self,
         splits: &MnistSplits,
@@ -176,8 +218,17 @@ impl Learner {
         stop: &AtomicBool,
         observer: &mut dyn Observer,
         mut on_epoch: impl FnMut(&Self, &EpochMetrics) -> anyhow::Result<()>,
-    ) -> Result<(), TrainError> {
-        while self.epoch < epochs {
+    ) -> Result<FitEnd, TrainError> {
+        loop {
+            if let (Some(patience), Some((best_epoch, _))) =
+                (self.config.training.patience, self.best)
+                && self.epoch - best_epoch >= patience
+            {
+                return Ok(FitEnd::EarlyStopped { best_epoch });
+            }
+            if self.epoch >= epochs {
+                return Ok(FitEnd::Completed);
+            }
             let started = Instant::now();
             let Some(train_loss) = self.train_epoch(&splits.train, stop, observer) else {
                 return Err(TrainError::Interrupted {
@@ -189,7 +240,7 @@ impl Learner {
                 return Err(TrainError::Diverged {
                     epoch: self.epoch,
                     loss: train_loss,
-                    lr: self.lr,
+                    lr: self.config.optimizer.lr,
                 });
             }
             let metrics = EpochMetrics {
@@ -201,22 +252,30 @@ impl Learner {
                 test_total: splits.test.len(),
                 seconds,
             };
+            if self
+                .best
+                .is_none_or(|(_, correct)| metrics.validation_correct > correct)
+            {
+                self.best = Some((metrics.epoch, metrics.validation_correct));
+            }
             on_epoch(self, &metrics)?;
             observer.epoch_finished(&metrics);
         }
-        Ok(())
     }
 }
 
 /// The order of the training examples in epoch `epoch` (0-based): a pure function of the seed
 /// and the epoch, so that a run resumed at any epoch sees the same data in the same order.
 pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
-    // Mix the epoch into the seed; seed_from_u64 then spreads it over the generator's state.
-    let mut rng =
-        StdRng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut rng = StdRng::seed_from_u64(mix(seed, epoch));
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng);
     order
+}
+
+/// Mixes the epoch into the seed; seeding then spreads it over the generator's state.
+fn mix(seed: u64, epoch: usize) -> u64 {
+    seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 #[cfg(test)]

@@ -235,7 +235,7 @@ fn unknown_activation_cost_or_initializer_lists_the_allowed_values() {
         (
             "cost = \"cross_entropy\"",
             "cost = \"hinge\"",
-            "`quadratic` or `cross_entropy`",
+            "`quadratic`, `cross_entropy`, `sigmoid_cross_entropy`",
         ),
         (
             "init = \"normal\"",

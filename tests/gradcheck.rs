@@ -4,14 +4,14 @@ mod common;
 
 use common::*;
 
-/// Autodiff agrees with central differences for network.py's quadratic cost with sigmoids and
-/// for TwoLayerNet's softmax cross-entropy with ReLU.
+/// Autodiff agrees with central differences for network.py's quadratic cost with sigmoids, for
+/// TwoLayerNet's softmax cross-entropy with ReLU and for network2's sigmoid cross-entropy.
 #[test]
 fn autodiff_matches_central_differences_for_both_costs() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 300, 100, false);
-    for name in ["nielsen", "two-layer-net"] {
+    for name in ["nielsen", "two-layer-net", "network2-30"] {
         let text = std::fs::read_to_string(format!("configs/{name}.toml"))
             .or_else(|_| {
                 std::fs::read_to_string(
@@ -54,4 +54,27 @@ fn autodiff_matches_central_differences_for_both_costs() {
             "{name}: {stdout}"
         );
     }
+}
+
+/// Dropout makes the cost random: gradcheck refuses such a network with a one-line error.
+#[test]
+fn gradcheck_refuses_dropout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synthetic_mnist(&data, 300, 100, false);
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/best.toml"),
+    )
+    .unwrap()
+        + "\n[data]\nvalidation_size = 100\n";
+    let config = tmp.path().join("best.toml");
+    std::fs::write(&config, text).unwrap();
+    let message = clean_error(&digits(&[
+        "gradcheck",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]));
+    assert!(message.contains("set [model] dropout = 0"), "{message}");
 }

@@ -32,8 +32,13 @@ fn piped_output_is_one_plain_line_per_epoch() {
 #[test]
 fn quiet_prints_the_summary_only() {
     let (stdout, stderr) = train(&["--quiet"]);
-    assert_eq!(stdout.lines().count(), 1, "{stdout}");
-    assert!(stdout.starts_with("Best test accuracy: "), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("Best test accuracy: "), "{stdout}");
+    assert!(
+        lines[1].starts_with("Best validation accuracy: "),
+        "{stdout}"
+    );
     assert!(stderr.is_empty(), "{stderr}");
 }
 
