@@ -270,6 +270,11 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
         .map_err(|e| format!("{}: unreadable: {e}", path.display()))
 }
 
+/// The folder of the checkpoint of `epoch` in the run folder `run`.
+pub fn folder(run: &Path, epoch: usize) -> PathBuf {
+    run.join(CHECKPOINTS_DIR).join(folder_name(epoch))
+}
+
 fn folder_name(epoch: usize) -> String {
     format!("epoch-{epoch:04}")
 }

@@ -379,8 +379,8 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     };
     if let FitEnd::EarlyStopped { best_epoch } = summary.end {
         info(format!(
-            "Stopped early: validation accuracy has not improved since epoch {best_epoch} ({} epochs of patience); its checkpoint is kept.",
-            patience
+            "Stopped early: validation accuracy has not improved since epoch {best_epoch} ({patience} epochs of patience); its checkpoint is kept: {}",
+            digits::checkpoint::folder(&summary.dir, best_epoch).display()
         ));
     }
     if let (Some(best), Some(chosen)) = (summary.best(), summary.best_validation()) {
