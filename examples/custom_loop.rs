@@ -12,7 +12,7 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::Tensor;
 use digits::backend::{BackendName, Devices};
 use digits::config::RunConfig;
-use digits::data::MnistFiles;
+use digits::data::{MnistFiles, indices};
 use digits::inference;
 use digits::model::MlpConfig;
 use digits::training::epoch_order;
@@ -26,7 +26,7 @@ fn main() -> anyhow::Result<()> {
 
     let devices = Devices::select(BackendName::Auto)?;
     let mnist = MnistFiles::open(data_dir.as_deref())?;
-    let data = mnist.splits(&config.data, &devices.train, &devices.eval);
+    let data = mnist.splits(&config.data, &devices.eval);
 
     // 784-50-10, ReLU, logits; weights N(0, 0.01²), biases 0.
     let mut model =
@@ -34,13 +34,12 @@ fn main() -> anyhow::Result<()> {
     let mut optimizer = SgdConfig::new().init();
 
     for epoch in 0..epochs {
-        // One gather per epoch puts the examples in this epoch's order; steps then slice it.
-        let shuffled = data
-            .train
-            .permute(&epoch_order(seed, epoch, data.train.len()));
+        // This epoch's order; each step gathers its slice of it.
+        let order = indices(&epoch_order(seed, epoch, data.train.len()), &devices.eval);
         let mut total = Tensor::<1>::zeros([1], &devices.eval);
-        for start in (0..shuffled.len()).step_by(batch_size) {
-            let batch = shuffled.slice(start..(start + batch_size).min(shuffled.len()));
+        for start in (0..data.train.len()).step_by(batch_size) {
+            let end = (start + batch_size).min(data.train.len());
+            let batch = data.train.select(order.clone().slice(start..end));
             let output = model.forward(batch.images.clone()); // [m, 784] -> [m, 10]
             let loss = config.loss.cost.loss(output, &batch); // softmax cross-entropy, [1]
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -51,7 +50,7 @@ fn main() -> anyhow::Result<()> {
         println!(
             "Epoch {}: loss {:.4}, test {correct} / {}",
             epoch + 1,
-            total.into_scalar::<f64>() / shuffled.len() as f64,
+            total.into_scalar::<f64>() / data.train.len() as f64,
             data.test.len()
         );
     }

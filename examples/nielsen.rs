@@ -33,7 +33,7 @@ fn main() -> anyhow::Result<()> {
     // training_data, validation_data, test_data = mnist_loader.load_data_wrapper()
     let mnist = MnistFiles::open(data_dir.as_deref())?;
     let devices = Devices::select(BackendName::Auto)?;
-    let data = mnist.splits(&config.data, &devices.train, &devices.eval);
+    let data = mnist.splits(&config.data, &devices.eval);
 
     // net = network.Network([784, 30, 10])
     let mut net = Learner::new(&config, &devices.train);

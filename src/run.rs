@@ -284,7 +284,7 @@ impl Run {
             devices.backend, devices.eval
         );
         write_atomically(&dir.join(DEVICE_FILE), device.as_bytes())?;
-        let splits = files.splits(&config.data, &devices.train, &devices.eval);
+        let splits = files.splits(&config.data, &devices.eval);
         Ok(Self {
             config,
             source: files.source,
