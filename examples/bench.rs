@@ -18,6 +18,10 @@
 //! same run.
 //!
 //! The table is for people; each row is also printed as one JSON object, for machines.
+//!
+//! `--ops` measures instead what one tensor operation costs on a [10, 30] tensor, the size of
+//! nielsen.toml's hidden layer, on flex with and without autodiff: the framework's overhead per
+//! operation, which is what a step of 10 examples mostly pays.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -60,6 +64,7 @@ struct Args {
     data_dir: Option<PathBuf>,
     only: Option<String>,
     row: Option<String>,
+    ops: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -68,6 +73,7 @@ fn parse_args() -> anyhow::Result<Args> {
         data_dir: None,
         only: None,
         row: None,
+        ops: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -80,8 +86,9 @@ fn parse_args() -> anyhow::Result<Args> {
             "--data-dir" => args.data_dir = Some(value()?.into()),
             "--only" => args.only = Some(value()?),
             "--row" => args.row = Some(value()?),
+            "--ops" => args.ops = true,
             other => anyhow::bail!(
-                "unknown argument {other}; usage: bench [--epochs N] [--data-dir DIR] [--only TEXT]"
+                "unknown argument {other}; usage: bench [--epochs N] [--data-dir DIR] [--only TEXT] [--ops]"
             ),
         }
     }
@@ -91,6 +98,10 @@ fn parse_args() -> anyhow::Result<Args> {
 
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
+    if args.ops {
+        operation_costs();
+        return Ok(());
+    }
     if let Some(row) = &args.row {
         let spec: Spec = serde_json::from_str(row)?;
         let row = measure(&spec, args.epochs, args.data_dir.clone())?;
@@ -262,6 +273,44 @@ fn measure(spec: &Spec, epochs: usize, data_dir: Option<PathBuf>) -> anyhow::Res
         peak_rss_mb: peak_rss_mb(),
         test_accuracy,
     })
+}
+
+/// Microseconds per `add_scalar` and per `[10, 30] × [30, 10]` matmul on flex: plain, on the
+/// autodiff device with an untracked tensor, and with a tracked one.
+fn operation_costs() {
+    use burn::tensor::{Device, Distribution, Tensor};
+    let n = 100_000;
+    println!(
+        "{:<36} {:>16} {:>16}",
+        "flex device", "add_scalar µs", "matmul µs"
+    );
+    for (name, device, tracked) in [
+        ("plain", Device::flex(), false),
+        (
+            "autodiff, untracked tensor",
+            Device::flex().autodiff(),
+            false,
+        ),
+        ("autodiff, tracked tensor", Device::flex().autodiff(), true),
+    ] {
+        let mut x = Tensor::<2>::random([10, 30], Distribution::Default, &device);
+        if tracked {
+            x = x.require_grad();
+        }
+        let w = Tensor::<2>::random([30, 10], Distribution::Default, &device);
+        let time = |op: &dyn Fn() -> Tensor<2>| {
+            let started = Instant::now();
+            let mut last = op();
+            for _ in 1..n {
+                last = op();
+            }
+            let _ = last.into_data();
+            started.elapsed().as_secs_f64() * 1e6 / n as f64
+        };
+        let add = time(&|| x.clone().add_scalar(1.0));
+        let matmul = time(&|| x.clone().matmul(w.clone()));
+        println!("{name:<36} {add:>16.2} {matmul:>16.2}");
+    }
 }
 
 /// The process's peak resident set size in MB (Linux's VmHWM), 0 where unknown.
