@@ -7,15 +7,7 @@ use common::*;
 use std::path::Path;
 
 fn train(config: &Path, data: &Path, out: &Path) -> std::process::Output {
-    digits(&[
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ])
+    train_run(config, data, out, &[])
 }
 
 /// A synthetic data folder, a config for it, and a run folder path inside a temp dir.

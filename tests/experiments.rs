@@ -19,21 +19,6 @@ fn config_with(dir: &Path, name: &str, extra: &[Keys]) -> PathBuf {
     path
 }
 
-/// `digits train` of `config` on the synthetic `data` into `out`, with `extra` flags.
-fn train(config: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    digits(&args)
-}
-
 /// Stdout of a command that must have succeeded.
 fn succeeded(output: Output) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
@@ -119,7 +104,7 @@ fn stateful_runs_resume_exactly() {
             tmp.path().join(format!("{name}-whole")),
             tmp.path().join(format!("{name}-split")),
         );
-        let header = succeeded(train(&config, &data, &whole, &["--epochs", "4"]));
+        let header = succeeded(train_run(&config, &data, &whole, &["--epochs", "4"]));
         assert!(header.contains(&format!("; {name} lr")), "{header}");
         // As if the run had been killed after epoch 2 (the epochs stay 4: a cosine schedule
         // spans them): its checkpoints of epochs 3 and 4 are gone.
@@ -163,7 +148,7 @@ fn early_stopping_ends_the_run_and_keeps_the_best_checkpoint() {
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 600, 200, false);
     let out = tmp.path().join("run");
-    let stdout = succeeded(train(&config, &data, &out, &[]));
+    let stdout = succeeded(train_run(&config, &data, &out, &[]));
     assert!(
         stdout.contains("Stopped early: validation accuracy has not improved since epoch 1 (2 epochs of patience)"),
         "{stdout}"
@@ -185,10 +170,10 @@ fn train_limit_trains_on_a_subset() {
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 600, 200, false);
     let limited = config_with(tmp.path(), "limited", &[("[data]", "train_limit = 50")]);
-    let stdout = succeeded(train(&limited, &data, &tmp.path().join("run"), &[]));
+    let stdout = succeeded(train_run(&limited, &data, &tmp.path().join("run"), &[]));
     assert!(stdout.contains("first 50 training examples"), "{stdout}");
     let out = tmp.path().join("too-big");
-    let message = clean_error(&train(&limited, &data, &out, &["--batch-size", "60"]));
+    let message = clean_error(&train_run(&limited, &data, &out, &["--batch-size", "60"]));
     assert!(
         message.contains(
             "[training] batch_size: expected between 1 and the 50 training examples, got 60"
@@ -204,7 +189,7 @@ fn misplaced_optimizer_key_is_a_clean_error() {
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 600, 200, false);
     let config = config_with(tmp.path(), "mixed", &[("[optimizer]", "beta1 = 0.8")]);
-    let message = clean_error(&train(&config, &data, &tmp.path().join("run"), &[]));
+    let message = clean_error(&train_run(&config, &data, &tmp.path().join("run"), &[]));
     assert!(
         message.contains(
             "mixed.toml: [optimizer] beta1: only used with name = \"adam\", but name is \"sgd\""

@@ -160,6 +160,22 @@ pub fn synthetic_config(dir: &Path) -> PathBuf {
     path
 }
 
+/// `digits train` of `config` on the MNIST folder `data` into the run folder `out`, with `extra`
+/// flags.
+pub fn train_run(config: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    digits(&args)
+}
+
 /// Trains the synthetic config into `dir/name`, with synthetic data (600 training and 200 test
 /// examples) made in `dir/data` on first use and `extra` flags, and fails the test unless the
 /// run succeeds. Returns the run folder and what the run printed.
@@ -170,17 +186,7 @@ pub fn train_synthetic(dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Outp
     }
     let config = synthetic_config(dir);
     let run = dir.join(name);
-    let mut args = vec![
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    let output = digits(&args);
+    let output = train_run(&config, &data, &run, extra);
     assert!(
         output.status.success(),
         "{}",
