@@ -320,6 +320,12 @@ pub fn reproduce(
             overrides.epochs = Some(epochs.min(QUICK_EPOCHS));
         }
         let run = Run::new(&config, &overrides, true)?;
+        if let Some(aside) = &run.moved_aside {
+            announce(&format!(
+                "   (the previous run is kept in {})",
+                aside.display()
+            ));
+        }
         let backend = run.devices.describe();
         let summary = run.train(stop, observer)?;
         outcomes.push((
