@@ -90,6 +90,7 @@ const NNDL3: &str = "*Neural Networks and Deep Learning*, ch. 3";
 const DLFS5: &str = "*Deep Learning from Scratch*, ch. 5";
 const FIG_6_9: &str = "*Deep Learning from Scratch*, ch. 6, fig. 6-9";
 const FIG_6_15: &str = "*Deep Learning from Scratch*, ch. 6, fig. 6-15";
+const FIG_6_18: &str = "*Deep Learning from Scratch*, ch. 6, figs. 6-18, 6-19";
 
 /// The suite, in the order it runs.
 pub const SUITE: &[Group] = &[
@@ -193,6 +194,22 @@ pub const SUITE: &[Group] = &[
                 name: "ch6-init-he",
                 source: FIG_6_15,
                 published: Published::Claim(Claim::FasterThan("ch6-init-xavier")),
+            },
+        ],
+    },
+    Group {
+        title: "Batch normalisation (Deep Learning from Scratch, figures 6-18 and 6-19)",
+        chart: "batch-norm",
+        experiments: &[
+            Experiment {
+                name: "ch6-batchnorm-off",
+                source: FIG_6_18,
+                published: Published::Claim(Claim::DoesNotLearn),
+            },
+            Experiment {
+                name: "ch6-batchnorm-on",
+                source: FIG_6_18,
+                published: Published::Claim(Claim::FasterThan("ch6-batchnorm-off")),
             },
         ],
     },
