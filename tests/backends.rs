@@ -121,11 +121,7 @@ mod cpu_pair {
                 "--out",
                 run.to_str().unwrap(),
             ]);
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            succeeded(&output);
             let device = std::fs::read_to_string(run.join("device.toml")).unwrap();
             assert!(
                 device.contains(&format!("backend = \"{backend}\"")),
@@ -146,12 +142,7 @@ mod cpu_pair {
             let run_str = run.to_str().unwrap();
 
             let output = digits(&["eval", run_str, "--backend", second]);
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            let stdout = succeeded(&output);
             let correct = (test_accuracies(&run)[1] * 200.0).round();
             assert!(
                 stdout.contains(&format!("Test accuracy: {correct} / 200")),
@@ -167,11 +158,7 @@ mod cpu_pair {
                 "--epochs",
                 "3",
             ]);
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            succeeded(&output);
             assert_eq!(test_accuracies(&run).len(), 3);
             let device = std::fs::read_to_string(run.join("device.toml")).unwrap();
             assert!(

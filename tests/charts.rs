@@ -36,11 +36,7 @@ fn plot_overlays_runs_labelled_by_name() {
         "--output",
         svg.to_str().unwrap(),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     let svg = std::fs::read_to_string(svg).unwrap();
     assert!(svg.contains("alpha") && svg.contains("beta"));
 
@@ -77,12 +73,7 @@ fn errors_draws_the_misclassified_digits() {
         "--output",
         png.to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&output);
     assert!(
         stdout.contains(&format!("with {} misclassified", wrong.min(100))),
         "{stdout}"

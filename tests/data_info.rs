@@ -10,12 +10,7 @@ fn reports_source_splits_classes_and_checksums() {
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 20_000, 100, true);
     let output = digits(&["data", "info", "--data-dir", data.to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&output);
     assert!(
         stdout.contains(&format!("Source: {}", data.display())),
         "{stdout}"
@@ -39,12 +34,7 @@ fn reports_source_splits_classes_and_checksums() {
 fn recognises_the_official_files() {
     let Some(mnist) = real_mnist() else { return };
     let output = digits(&["data", "info", "--data-dir", mnist.to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&output);
     assert!(
         stdout.contains("in the training file: 5923 6742 5958 6131 5842 5421 5918 6265 5851 5949"),
         "{stdout}"

@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 /// The synthetic config with `[model]`, `[loss]`, `[optimizer]`, `[training]` and `[data]`
 /// keys added (each `extra` entry is inserted after its section header).
@@ -19,19 +18,8 @@ fn config_with(dir: &Path, name: &str, extra: &[Keys]) -> PathBuf {
     path
 }
 
-/// Stdout of a command that must have succeeded.
-fn succeeded(output: Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
 fn run(args: &[&str]) -> String {
-    succeeded(digits(args))
+    succeeded(&digits(args))
 }
 
 /// Keys to insert after a section header: (header, keys).
@@ -104,7 +92,7 @@ fn stateful_runs_resume_exactly() {
             tmp.path().join(format!("{name}-whole")),
             tmp.path().join(format!("{name}-split")),
         );
-        let header = succeeded(train_run(&config, &data, &whole, &["--epochs", "4"]));
+        let header = succeeded(&train_run(&config, &data, &whole, &["--epochs", "4"]));
         assert!(header.contains(&format!("; {name} lr")), "{header}");
         // As if the run had been killed after epoch 2 (the epochs stay 4: a cosine schedule
         // spans them): its checkpoints of epochs 3 and 4 are gone.
@@ -148,7 +136,7 @@ fn early_stopping_ends_the_run_and_keeps_the_best_checkpoint() {
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 600, 200, false);
     let out = tmp.path().join("run");
-    let stdout = succeeded(train_run(&config, &data, &out, &[]));
+    let stdout = succeeded(&train_run(&config, &data, &out, &[]));
     assert!(
         stdout.contains("Stopped early: validation accuracy has not improved since epoch 1 (2 epochs of patience)"),
         "{stdout}"
@@ -170,7 +158,7 @@ fn train_limit_trains_on_a_subset() {
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 600, 200, false);
     let limited = config_with(tmp.path(), "limited", &[("[data]", "train_limit = 50")]);
-    let stdout = succeeded(train_run(&limited, &data, &tmp.path().join("run"), &[]));
+    let stdout = succeeded(&train_run(&limited, &data, &tmp.path().join("run"), &[]));
     assert!(stdout.contains("first 50 training examples"), "{stdout}");
     let out = tmp.path().join("too-big");
     let message = clean_error(&train_run(&limited, &data, &out, &["--batch-size", "60"]));

@@ -47,11 +47,7 @@ fn trained(mnist: &Path, dir: &Path) -> PathBuf {
         "--out",
         run.to_str().unwrap(),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     run
 }
 
@@ -99,12 +95,7 @@ fn mnist_digits_in_other_sizes_and_polarities_are_read() {
         let mut args = vec!["predict", "--model", run.to_str().unwrap()];
         args.extend(paths.iter().map(|p| p.to_str().unwrap()));
         let output = digits(&args);
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let stdout = succeeded(&output);
         let right = stdout
             .lines()
             .zip(&digits_)

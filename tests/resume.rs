@@ -18,11 +18,7 @@ fn outcome(run: &Path) -> (Vec<String>, Vec<u8>, Vec<u8>) {
         "--output",
         export.to_str().unwrap(),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     (
         metrics_without_seconds(run),
         std::fs::read(run.join("model.bpk")).unwrap(),
@@ -342,12 +338,7 @@ fn eval_reports_the_runs_accuracy() {
     let last = test_accuracies(&run)[2];
     for path in [run.clone(), run.join("checkpoints/epoch-0003")] {
         let output = digits(&["eval", path.to_str().unwrap()]);
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let stdout = succeeded(&output);
         let expected = format!("Test accuracy: {} / 200", (last * 200.0).round());
         assert!(stdout.contains(&expected), "{stdout}");
         assert!(stdout.contains("Per class:"), "{stdout}");

@@ -76,11 +76,7 @@ fn cross_entropy_config_learns_real_mnist() {
         "--out",
         run.to_str().unwrap(),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     let accuracies = test_accuracies(&run);
     assert!(
         accuracies[0] >= 0.90,
@@ -112,11 +108,7 @@ fn any_idx_folder_trains_gzipped_or_not() {
         synthetic_mnist(&data, 600, 200, gzip);
         let run = tmp.path().join("run");
         let output = train_synthetic(&data, &run, &[]);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        succeeded(&output);
         let accuracies = test_accuracies(&run);
         assert_eq!(accuracies.len(), 10);
         // One bright bar per class: easy, but only if training works.
@@ -146,12 +138,7 @@ fn burn_dataset_cache_is_used_when_seeded() {
     }
     let run = tmp.path().join("run");
     let output = train_synthetic(Path::new(""), &run, &[("XDG_CACHE_HOME", &cache)]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&output);
     assert!(stdout.contains("Data: burn-dataset cache"), "{stdout}");
     assert!(test_accuracies(&run)[9] >= 0.9);
 }

@@ -42,6 +42,17 @@ pub fn digits_with_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
     command.output().expect("the digits binary runs")
 }
 
+/// Stdout of a command that must have succeeded; the test fails with its output otherwise.
+pub fn succeeded(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 /// Stderr of a run that must have failed cleanly: non-zero exit, one line, no panic.
 pub fn clean_error(output: &Output) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
