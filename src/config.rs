@@ -616,10 +616,11 @@ impl RunConfig {
             ));
         }
         let epsilon = o.epsilon();
-        if !(epsilon.is_finite() && epsilon > 0.0) {
+        // Burn's optimizers take it as f32: it must stay positive there too.
+        if !(epsilon.is_finite() && epsilon as f32 > 0.0) {
             return Err(invalid(
                 "[optimizer] epsilon",
-                format!("expected a small positive number, got {epsilon}"),
+                format!("expected a small positive number, got {epsilon:?}"),
             ));
         }
         let schedule = o.schedule;
@@ -1017,7 +1018,12 @@ seed = 1
             (
                 "name = \"sgd\"",
                 "name = \"adam\"\nepsilon = 0.0",
-                "[optimizer] epsilon: expected a small positive number, got 0",
+                "[optimizer] epsilon: expected a small positive number, got 0.0",
+            ),
+            (
+                "name = \"sgd\"",
+                "name = \"adam\"\nepsilon = 1e-50",
+                "[optimizer] epsilon: expected a small positive number, got 1e-50",
             ),
             (
                 "lr = 3.0",

@@ -291,7 +291,8 @@ impl MnistBatch {
         }
     }
 
-    /// The same examples without autodiff, for inference on a training split.
+    /// The same examples without autodiff, so that a split a caller built on an autodiff device
+    /// still meets the inference model on its own device.
     pub fn without_autodiff(&self) -> Self {
         Self {
             images: self.images.clone().without_autodiff(),
@@ -300,9 +301,8 @@ impl MnistBatch {
         }
     }
 
-    /// The examples at `indices`, in that order: a shuffled mini-batch is a slice of an epoch's
-    /// order, gathered at each step. (Gathering the whole epoch at once would copy the training
-    /// split, 157 MB, every epoch, and was slower.)
+    /// The examples at `indices`, in that order: the training loop gathers each part of an
+    /// epoch in the epoch's order with it, then slices mini-batches from the part.
     pub fn select(&self, indices: Tensor<1, Int>) -> Self {
         Self {
             images: self.images.clone().select(0, indices.clone()),

@@ -92,125 +92,101 @@ const FIG_6_9: &str = "*Deep Learning from Scratch*, ch. 6, fig. 6-9";
 const FIG_6_15: &str = "*Deep Learning from Scratch*, ch. 6, fig. 6-15";
 const FIG_6_18: &str = "*Deep Learning from Scratch*, ch. 6, figs. 6-18, 6-19";
 
+/// An experiment whose book publishes an accuracy.
+const fn accuracy(
+    name: &'static str,
+    source: &'static str,
+    split: Split,
+    percent: f64,
+) -> Experiment {
+    Experiment {
+        name,
+        source,
+        published: Published::Accuracy { split, percent },
+    }
+}
+
+/// An experiment whose book draws a figure, read as a claim.
+const fn claim(name: &'static str, source: &'static str, claim: Claim) -> Experiment {
+    Experiment {
+        name,
+        source,
+        published: Published::Claim(claim),
+    }
+}
+
 /// The suite, in the order it runs.
 pub const SUITE: &[Group] = &[
     Group {
         title: "network.py (Nielsen, chapter 1)",
         chart: "network",
         experiments: &[
-            Experiment {
-                name: "nielsen",
-                source: NNDL1,
-                published: Published::Accuracy {
-                    split: Split::Test,
-                    percent: 95.42,
-                },
-            },
-            Experiment {
-                name: "nielsen-100",
-                source: NNDL1,
-                published: Published::Accuracy {
-                    split: Split::Test,
-                    percent: 96.59,
-                },
-            },
+            accuracy("nielsen", NNDL1, Split::Test, 95.42),
+            accuracy("nielsen-100", NNDL1, Split::Test, 96.59),
         ],
     },
     Group {
         title: "TwoLayerNet (Deep Learning from Scratch, chapter 5)",
         chart: "two-layer-net",
-        experiments: &[Experiment {
-            name: "two-layer-net",
-            source: DLFS5,
-            published: Published::Accuracy {
-                split: Split::Test,
-                percent: 97.0,
-            },
-        }],
+        experiments: &[accuracy("two-layer-net", DLFS5, Split::Test, 97.0)],
     },
     Group {
         title: "network2.py: cross-entropy and L2 regularisation (Nielsen, chapter 3)",
         chart: "network2",
         experiments: &[
-            Experiment {
-                name: "network2-30",
-                source: NNDL3,
-                published: Published::Accuracy {
-                    split: Split::Test,
-                    percent: 96.49,
-                },
-            },
-            Experiment {
-                name: "network2-100",
-                source: NNDL3,
-                published: Published::Accuracy {
-                    split: Split::Validation,
-                    percent: 98.04,
-                },
-            },
+            accuracy("network2-30", NNDL3, Split::Test, 96.49),
+            accuracy("network2-100", NNDL3, Split::Validation, 98.04),
         ],
     },
     Group {
         title: "Update rules compared (Deep Learning from Scratch, figure 6-9)",
         chart: "optimizers",
         experiments: &[
-            Experiment {
-                name: "ch6-optimizer-sgd",
-                source: FIG_6_9,
-                published: Published::Claim(Claim::SlowestOfGroup),
-            },
-            Experiment {
-                name: "ch6-optimizer-momentum",
-                source: FIG_6_9,
-                published: Published::Claim(Claim::FasterThan("ch6-optimizer-sgd")),
-            },
-            Experiment {
-                name: "ch6-optimizer-adagrad",
-                source: FIG_6_9,
-                published: Published::Claim(Claim::FasterThan("ch6-optimizer-sgd")),
-            },
-            Experiment {
-                name: "ch6-optimizer-adam",
-                source: FIG_6_9,
-                published: Published::Claim(Claim::FasterThan("ch6-optimizer-sgd")),
-            },
+            claim("ch6-optimizer-sgd", FIG_6_9, Claim::SlowestOfGroup),
+            claim(
+                "ch6-optimizer-momentum",
+                FIG_6_9,
+                Claim::FasterThan("ch6-optimizer-sgd"),
+            ),
+            claim(
+                "ch6-optimizer-adagrad",
+                FIG_6_9,
+                Claim::FasterThan("ch6-optimizer-sgd"),
+            ),
+            claim(
+                "ch6-optimizer-adam",
+                FIG_6_9,
+                Claim::FasterThan("ch6-optimizer-sgd"),
+            ),
         ],
     },
     Group {
         title: "Weight initialisation compared (Deep Learning from Scratch, figure 6-15)",
         chart: "initialisation",
         experiments: &[
-            Experiment {
-                name: "ch6-init-std001",
-                source: FIG_6_15,
-                published: Published::Claim(Claim::DoesNotLearn),
-            },
-            Experiment {
-                name: "ch6-init-xavier",
-                source: FIG_6_15,
-                published: Published::Claim(Claim::FasterThan("ch6-init-std001")),
-            },
-            Experiment {
-                name: "ch6-init-he",
-                source: FIG_6_15,
-                published: Published::Claim(Claim::FasterThan("ch6-init-xavier")),
-            },
+            claim("ch6-init-std001", FIG_6_15, Claim::DoesNotLearn),
+            claim(
+                "ch6-init-xavier",
+                FIG_6_15,
+                Claim::FasterThan("ch6-init-std001"),
+            ),
+            claim(
+                "ch6-init-he",
+                FIG_6_15,
+                Claim::FasterThan("ch6-init-xavier"),
+            ),
         ],
     },
     Group {
         title: "Batch normalisation (Deep Learning from Scratch, figures 6-18 and 6-19)",
         chart: "batch-norm",
         experiments: &[
-            Experiment {
-                name: "ch6-batchnorm-off",
-                source: FIG_6_18,
-                published: Published::Claim(Claim::DoesNotLearn),
-            },
-            Experiment {
-                name: "ch6-batchnorm-on",
-                source: FIG_6_18,
-                published: Published::Claim(Claim::FasterThan("ch6-batchnorm-off")),
-            },
+            claim("ch6-batchnorm-off", FIG_6_18, Claim::DoesNotLearn),
+            claim(
+                "ch6-batchnorm-on",
+                FIG_6_18,
+                Claim::FasterThan("ch6-batchnorm-off"),
+            ),
         ],
     },
     Group {
