@@ -2,10 +2,12 @@
 //!
 //! ```sh
 //! cargo run --release --example bench -- [--epochs N] [--data-dir DIR] [--only TEXT]
+//!     [--backend NAME]... [--remote ws://HOST:PORT]
 //! ```
 //!
-//! For nielsen.toml, two-layer-net.toml and two-layer-net.toml at batch 1,000, on every CPU
-//! backend compiled in, it measures: the time to load MNIST into tensors, seconds per epoch of
+//! For nielsen.toml, two-layer-net.toml, and two-layer-net.toml at batch 1,000 and 10,000 (the
+//! large batch, where a GPU's arithmetic counts), on every CPU backend compiled in or on each
+//! `--backend` given (cuda, wgpu, tch, remote: build with its feature), it measures: the time to load MNIST into tensors, seconds per epoch of
 //! the training pass (the median over `--epochs`, default 3), steps and examples per second,
 //! one evaluation of the 10,000 test images, and the process's peak RSS. Each row runs in a
 //! process of its own, so that its peak RSS is its own.
@@ -65,6 +67,8 @@ struct Args {
     only: Option<String>,
     row: Option<String>,
     ops: bool,
+    backends: Vec<String>,
+    remote: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -74,6 +78,8 @@ fn parse_args() -> anyhow::Result<Args> {
         only: None,
         row: None,
         ops: false,
+        backends: Vec::new(),
+        remote: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -87,8 +93,10 @@ fn parse_args() -> anyhow::Result<Args> {
             "--only" => args.only = Some(value()?),
             "--row" => args.row = Some(value()?),
             "--ops" => args.ops = true,
+            "--backend" => args.backends.push(value()?),
+            "--remote" => args.remote = Some(value()?),
             other => anyhow::bail!(
-                "unknown argument {other}; usage: bench [--epochs N] [--data-dir DIR] [--only TEXT] [--ops]"
+                "unknown argument {other}; usage: bench [--epochs N] [--data-dir DIR] [--only TEXT] [--backend NAME]... [--remote URL] [--ops]"
             ),
         }
     }
@@ -104,7 +112,7 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(row) = &args.row {
         let spec: Spec = serde_json::from_str(row)?;
-        let row = measure(&spec, args.epochs, args.data_dir.clone())?;
+        let row = measure(&spec, &args)?;
         println!("{}", serde_json::to_string(&row)?);
         return Ok(());
     }
@@ -112,21 +120,29 @@ fn main() -> anyhow::Result<()> {
         ("configs/nielsen.toml", 10),
         ("configs/two-layer-net.toml", 100),
         ("configs/two-layer-net.toml", 1000),
+        ("configs/two-layer-net.toml", 10000),
     ];
+    let backends: Vec<String> = if args.backends.is_empty() {
+        [BackendName::Flex, BackendName::Ndarray]
+            .into_iter()
+            .filter(|b| b.compiled())
+            .map(|b| b.to_string())
+            .collect()
+    } else {
+        args.backends.clone()
+    };
     let mut specs = vec![Spec {
         config: configs[0].0.into(),
         batch_size: 10,
         backend: "floor".into(),
     }];
     for (config, batch_size) in configs {
-        for backend in BackendName::CONCRETE {
-            if backend.compiled() && matches!(backend, BackendName::Flex | BackendName::Ndarray) {
-                specs.push(Spec {
-                    config: config.into(),
-                    batch_size,
-                    backend: backend.to_string(),
-                });
-            }
+        for backend in &backends {
+            specs.push(Spec {
+                config: config.into(),
+                batch_size,
+                backend: backend.clone(),
+            });
         }
     }
     let specs: Vec<Spec> = specs
@@ -152,6 +168,9 @@ fn main() -> anyhow::Result<()> {
             .arg(args.epochs.to_string());
         if let Some(dir) = &args.data_dir {
             command.arg("--data-dir").arg(dir);
+        }
+        if let Some(url) = &args.remote {
+            command.arg("--remote").arg(url);
         }
         let output = command.output()?;
         anyhow::ensure!(
@@ -211,7 +230,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Runs one row in this process.
-fn measure(spec: &Spec, epochs: usize, data_dir: Option<PathBuf>) -> anyhow::Result<Row> {
+fn measure(spec: &Spec, args: &Args) -> anyhow::Result<Row> {
+    let (epochs, data_dir) = (args.epochs, args.data_dir.clone());
     let mut config = RunConfig::load(spec.config.as_ref())?;
     config.training.batch_size = spec.batch_size;
     config.training.epochs = epochs;
@@ -220,7 +240,7 @@ fn measure(spec: &Spec, epochs: usize, data_dir: Option<PathBuf>) -> anyhow::Res
         name => <BackendName as clap::ValueEnum>::from_str(name, true)
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     };
-    let devices = Devices::select(backend)?;
+    let devices = Devices::select(backend, args.remote.as_deref())?;
     let started = Instant::now();
     let files = MnistFiles::open(data_dir.as_deref())?;
     let splits = files.splits(&config.data, &devices.eval);
@@ -230,7 +250,7 @@ fn measure(spec: &Spec, epochs: usize, data_dir: Option<PathBuf>) -> anyhow::Res
     let (mut times, test_accuracy, eval_seconds) = if spec.backend == "floor" {
         let model = MlpConfig::new(config.model.clone(), config.output())
             .init(config.training.seed, &devices.eval);
-        let mut floor = Floor::new(&model, &splits.train);
+        let mut floor = Floor::new(&model, &splits.train.clone().into_batch(&devices.eval));
         let times: Vec<f64> = (0..epochs)
             .map(|epoch| {
                 let started = Instant::now();
@@ -244,13 +264,12 @@ fn measure(spec: &Spec, epochs: usize, data_dir: Option<PathBuf>) -> anyhow::Res
     } else {
         let mut learner = Learner::new(&config, &devices.train);
         let never = AtomicBool::new(false);
-        let times: Vec<f64> = (0..epochs)
-            .map(|_| {
-                let started = Instant::now();
-                learner.train_epoch(&splits.train, &never, &mut ());
-                started.elapsed().as_secs_f64()
-            })
-            .collect();
+        let mut times = Vec::new();
+        for _ in 0..epochs {
+            let started = Instant::now();
+            learner.train_epoch(&splits.train, &splits.device, &never, &mut ())?;
+            times.push(started.elapsed().as_secs_f64());
+        }
         let started = Instant::now();
         let correct = learner.correct(&splits.test);
         (

@@ -12,7 +12,7 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::Tensor;
 use digits::backend::{BackendName, Devices};
 use digits::config::RunConfig;
-use digits::data::{MnistFiles, indices};
+use digits::data::MnistFiles;
 use digits::inference;
 use digits::model::MlpConfig;
 use digits::training::epoch_order;
@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
     )?;
     let (epochs, batch_size, lr, seed) = (2, 100, 0.1, 1);
 
-    let devices = Devices::select(BackendName::Auto)?;
+    let devices = Devices::select(BackendName::Auto, None)?;
     let mnist = MnistFiles::open(data_dir.as_deref())?;
     let data = mnist.splits(&config.data, &devices.eval);
 
@@ -34,12 +34,11 @@ fn main() -> anyhow::Result<()> {
     let mut optimizer = SgdConfig::new().init();
 
     for epoch in 0..epochs {
-        // This epoch's order; each step gathers its slice of it.
-        let order = indices(&epoch_order(seed, epoch, data.train.len()), &devices.eval);
+        // This epoch's order; each step sends its slice of it to the device.
+        let order = epoch_order(seed, epoch, data.train.len());
         let mut total = Tensor::<1>::zeros([1], &devices.eval);
-        for start in (0..data.train.len()).step_by(batch_size) {
-            let end = (start + batch_size).min(data.train.len());
-            let batch = data.train.select(order.clone().slice(start..end));
+        for rows in order.chunks(batch_size) {
+            let batch = data.train.gather(rows, &devices.eval);
             let output = model.forward(batch.images.clone()); // [m, 784] -> [m, 10]
             let loss = config.loss.cost.loss(output, &batch); // softmax cross-entropy, [1]
             let grads = GradientsParams::from_grads(loss.backward(), &model);

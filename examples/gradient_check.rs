@@ -17,7 +17,7 @@ fn main() -> anyhow::Result<()> {
     let config = RunConfig::load(
         concat!(env!("CARGO_MANIFEST_DIR"), "/configs/two-layer-net.toml").as_ref(),
     )?;
-    let devices = Devices::select(BackendName::Auto)?;
+    let devices = Devices::select(BackendName::Auto, None)?;
     // x_batch = x_train[:3]; t_batch = t_train[:3]
     let batch = MnistFiles::open(data_dir.as_deref())?.first_training_examples(3, &devices.train);
     for check in gradcheck::check(&config, &batch, &devices.train) {

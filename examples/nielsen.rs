@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
 
     // training_data, validation_data, test_data = mnist_loader.load_data_wrapper()
     let mnist = MnistFiles::open(data_dir.as_deref())?;
-    let devices = Devices::select(BackendName::Auto)?;
+    let devices = Devices::select(BackendName::Auto, None)?;
     let data = mnist.splits(&config.data, &devices.eval);
 
     // net = network.Network([784, 30, 10])
@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
     // net.SGD(training_data, epochs, 10, 3.0, test_data=test_data)
     let never = AtomicBool::new(false);
     for epoch in 1..=epochs {
-        net.train_epoch(&data.train, &never, &mut ());
+        net.train_epoch(&data.train, &data.device, &never, &mut ())?;
         println!(
             "Epoch {epoch}: {} / {}",
             net.correct(&data.test),

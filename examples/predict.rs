@@ -15,7 +15,7 @@ use digits::{digit_image, digit_image::text_art};
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1).map(PathBuf::from);
     let run = args.next().unwrap_or_else(|| "artifacts/smoke".into());
-    let device = Devices::select(BackendName::Auto)?.eval;
+    let device = Devices::select(BackendName::Auto, None)?.eval;
     let trained = Trained::load(&run, &device)?;
     for path in args {
         // Light or dark ink, any size: prepared as MNIST's digits were.

@@ -1,8 +1,10 @@
 //! MNIST: finding the files, reading them as a burn-dataset `Dataset<MnistItem>`, splitting them
-//! as network.py does and batching each split once into tensors.
+//! as network.py does and turning them into tensors.
 //!
-//! The data is small (50,000 × 784 floats is 157 MB), so each split becomes one tensor when the
-//! run starts, and a training step only slices it: there is no per-item work in the hot loop.
+//! The data is small (50,000 × 784 floats is 157 MB), so each split is read into memory once
+//! when the run starts: validation and test as one tensor each, the training split on the host,
+//! uploaded a few thousand examples at a time in each epoch's order. A step only slices its
+//! part: there is no per-item work in the hot loop.
 
 use std::path::{Path, PathBuf};
 
@@ -272,6 +274,22 @@ pub struct MnistBatch {
 }
 
 impl MnistBatch {
+    /// `labels.len()` examples on `device` from their pixels (already scaled to [0, 1], image
+    /// after image) and digits; the one-hot targets are made here.
+    pub fn new(pixels: Vec<f32>, labels: &[u8], device: &Device) -> Self {
+        let n = labels.len();
+        let mut targets = vec![0f32; n * NUM_CLASSES];
+        for (i, &label) in labels.iter().enumerate() {
+            targets[i * NUM_CLASSES + usize::from(label)] = 1.0;
+        }
+        let labels: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
+        Self {
+            images: Tensor::from_data(TensorData::new(pixels, [n, IMAGE_PIXELS]), device),
+            labels: Tensor::from_data(TensorData::new(labels, [n]), device),
+            targets: Tensor::from_data(TensorData::new(targets, [n, NUM_CLASSES]), device),
+        }
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
         self.labels.dims()[0]
@@ -300,23 +318,82 @@ impl MnistBatch {
             targets: self.targets.clone().without_autodiff(),
         }
     }
+}
 
-    /// The examples at `indices`, in that order: the training loop gathers each part of an
-    /// epoch in the epoch's order with it, then slices mini-batches from the part.
-    pub fn select(&self, indices: Tensor<1, Int>) -> Self {
-        Self {
-            images: self.images.clone().select(0, indices.clone()),
-            labels: self.labels.clone().select(0, indices.clone()),
-            targets: self.targets.clone().select(0, indices),
+/// Examples in host memory: pixels scaled to [0, 1], one image after another, and their digits.
+///
+/// A training split stays here and reaches the device a part at a time ([`Examples::gather`]):
+/// a GPU allocates no buffer larger than a part, where the whole split (157 MB for 50,000
+/// images) would exceed what many devices allow in one buffer (128 MiB under lavapipe).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Examples {
+    pixels: Vec<f32>,
+    labels: Vec<u8>,
+}
+
+impl FromIterator<MnistItem> for Examples {
+    fn from_iter<I: IntoIterator<Item = MnistItem>>(items: I) -> Self {
+        let items = items.into_iter();
+        let mut examples = Self {
+            pixels: Vec::with_capacity(items.size_hint().0 * IMAGE_PIXELS),
+            labels: Vec::with_capacity(items.size_hint().0),
+        };
+        for item in items {
+            let pixels = item.image.iter().flatten().map(|p| p / 255.0);
+            examples.pixels.extend(pixels);
+            examples.labels.push(item.label);
         }
+        examples
     }
 }
 
-/// An order of examples (e.g. [`crate::training::epoch_order`]) as an index tensor on `device`.
-pub fn indices(order: &[usize], device: &Device) -> Tensor<1, Int> {
-    let order: Vec<i64> = order.iter().map(|&i| i as i64).collect();
-    let n = order.len();
-    Tensor::from_data(TensorData::new(order, [n]), device)
+impl Examples {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there is no example.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Every pixel, `len() × 784` of them, image after image.
+    pub fn pixels(&self) -> &[f32] {
+        &self.pixels
+    }
+
+    /// Every digit.
+    pub fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+
+    /// The examples at `rows`, in that order, as tensors on `device`.
+    pub fn gather(&self, rows: &[usize], device: &Device) -> MnistBatch {
+        let mut pixels = Vec::with_capacity(rows.len() * IMAGE_PIXELS);
+        for &row in rows {
+            pixels.extend_from_slice(&self.pixels[row * IMAGE_PIXELS..(row + 1) * IMAGE_PIXELS]);
+        }
+        let labels: Vec<u8> = rows.iter().map(|&row| self.labels[row]).collect();
+        MnistBatch::new(pixels, &labels, device)
+    }
+
+    /// All the examples, in order, moved onto `device` as one batch.
+    pub fn into_batch(self, device: &Device) -> MnistBatch {
+        MnistBatch::new(self.pixels, &self.labels, device)
+    }
+
+    /// The examples in order, as batches of at most `size` on `device`.
+    pub fn parts<'a>(
+        &'a self,
+        size: usize,
+        device: &'a Device,
+    ) -> impl Iterator<Item = MnistBatch> + 'a {
+        let rows: Vec<usize> = (0..self.len()).collect();
+        (0..self.len())
+            .step_by(size.max(1))
+            .map(move |start| self.gather(&rows[start..(start + size).min(self.len())], device))
+    }
 }
 
 /// Turns burn-dataset items into an [`MnistBatch`]: pixels divided by 255, labels one-hot.
@@ -325,46 +402,24 @@ pub struct MnistBatcher;
 
 impl Batcher<MnistItem, MnistBatch> for MnistBatcher {
     fn batch(&self, items: Vec<MnistItem>, device: &Device) -> MnistBatch {
-        self.batch_streamed(items.into_iter(), device)
+        items.into_iter().collect::<Examples>().into_batch(device)
     }
 }
 
-impl MnistBatcher {
-    /// [`Batcher::batch`] over items as they come: a whole split is converted without holding
-    /// its items (as many bytes again as its pixels) in memory beside them.
-    pub fn batch_streamed(
-        &self,
-        items: impl ExactSizeIterator<Item = MnistItem>,
-        device: &Device,
-    ) -> MnistBatch {
-        let n = items.len();
-        let mut pixels = Vec::with_capacity(n * IMAGE_PIXELS);
-        let mut labels = Vec::with_capacity(n);
-        let mut targets = vec![0f32; n * NUM_CLASSES];
-        for (i, item) in items.enumerate() {
-            pixels.extend(item.image.iter().flatten().map(|p| p / 255.0));
-            labels.push(i64::from(item.label));
-            targets[i * NUM_CLASSES + usize::from(item.label)] = 1.0;
-        }
-        MnistBatch {
-            images: Tensor::from_data(TensorData::new(pixels, [n, IMAGE_PIXELS]), device),
-            labels: Tensor::from_data(TensorData::new(labels, [n]), device),
-            targets: Tensor::from_data(TensorData::new(targets, [n, NUM_CLASSES]), device),
-        }
-    }
-}
-
-/// The three splits of a run, each one tensor batch, all on a device without autodiff: the data
-/// are constants, and a mini-batch that enters the model from there costs no autodiff
-/// bookkeeping for its slicing (1.3 µs an operation on flex, measured).
+/// The three splits of a run. Validation and test are tensors on `device`, a device without
+/// autodiff: the data are constants, and a mini-batch that enters the model from there costs no
+/// autodiff bookkeeping (1.3 µs an operation on flex, measured). The training split stays in
+/// host memory and reaches `device` a part at a time, in each epoch's order.
 #[derive(Debug, Clone)]
 pub struct MnistSplits {
     /// The first `60,000 − validation_size` training images (at most `train_limit`).
-    pub train: MnistBatch,
+    pub train: Examples,
     /// The last `validation_size` training images.
     pub validation: MnistBatch,
     /// The official test set.
     pub test: MnistBatch,
+    /// Where validation and test live and training parts go.
+    pub device: Device,
 }
 
 impl MnistFiles {
@@ -374,39 +429,30 @@ impl MnistFiles {
     pub fn splits(&self, data: &DataConfig, device: &Device) -> MnistSplits {
         let validation_start = self.train.len() - data.validation_size;
         MnistSplits {
-            train: batch(
-                self.train.as_ref(),
-                0..data.train_size(self.train.len()),
-                device,
-            ),
-            validation: batch(
-                self.train.as_ref(),
-                validation_start..self.train.len(),
-                device,
-            ),
+            train: examples(self.train.as_ref(), 0..data.train_size(self.train.len())),
+            validation: examples(self.train.as_ref(), validation_start..self.train.len())
+                .into_batch(device),
             test: self.test_split(device),
+            device: device.clone(),
         }
     }
 
     /// The first `n` training examples, e.g. for a gradient check.
     pub fn first_training_examples(&self, n: usize, device: &Device) -> MnistBatch {
-        batch(self.train.as_ref(), 0..n.min(self.train.len()), device)
+        examples(self.train.as_ref(), 0..n.min(self.train.len())).into_batch(device)
     }
 
     /// The official test set alone.
     pub fn test_split(&self, device: &Device) -> MnistBatch {
-        batch(self.test.as_ref(), 0..self.test.len(), device)
+        examples(self.test.as_ref(), 0..self.test.len()).into_batch(device)
     }
 }
 
-/// The items `range` of `dataset` as one batch.
-fn batch(
-    dataset: &dyn Dataset<MnistItem>,
-    range: std::ops::Range<usize>,
-    device: &Device,
-) -> MnistBatch {
-    let items = range.map(|i| dataset.get(i).expect("index in range"));
-    MnistBatcher.batch_streamed(items, device)
+/// The items `range` of `dataset`, read one at a time into host memory.
+fn examples(dataset: &dyn Dataset<MnistItem>, range: std::ops::Range<usize>) -> Examples {
+    range
+        .map(|i| dataset.get(i).expect("index in range"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub mod inference;
 pub mod metrics;
 pub mod model;
 pub mod optimizer;
-mod panics;
+pub mod panics;
 pub mod progress;
 pub mod reproduce;
 pub mod run;

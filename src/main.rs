@@ -38,6 +38,9 @@ enum Command {
         /// Where to compute (any backend reads any checkpoint).
         #[arg(long, value_enum, default_value_t = BackendName::Auto)]
         backend: BackendName,
+        /// The device server for --backend remote: ws://HOST:PORT.
+        #[arg(long, value_name = "URL")]
+        remote: Option<String>,
     },
     /// Read handwritten digits from image files (PNG, JPEG; any size, either polarity).
     Predict {
@@ -53,6 +56,9 @@ enum Command {
         /// Where to compute.
         #[arg(long, value_enum, default_value_t = BackendName::Auto)]
         backend: BackendName,
+        /// The device server for --backend remote: ws://HOST:PORT.
+        #[arg(long, value_name = "URL")]
+        remote: Option<String>,
     },
     /// Compare autodiff gradients with central differences on a few training examples.
     Gradcheck {
@@ -114,6 +120,19 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Serve this machine's device to other machines' `--backend remote` (Burn's remote
+    /// backend over WebSocket). Clients need the token, from DIGITS_REMOTE_TOKEN or printed here.
+    DeviceServer {
+        /// The device to serve.
+        #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+        backend: BackendName,
+        /// The port to listen on (0: any free one).
+        #[arg(long, default_value_t = 7000)]
+        port: u16,
+        /// The address to listen on; the default lets in this machine only (tunnel over ssh).
+        #[arg(long, default_value = "127.0.0.1")]
+        addr: std::net::IpAddr,
+    },
     /// About the data.
     Data {
         #[command(subcommand)]
@@ -173,6 +192,9 @@ struct TrainArgs {
     /// Overrides [training] backend.
     #[arg(long, value_enum)]
     backend: Option<BackendName>,
+    /// The device server for --backend remote: ws://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    remote: Option<String>,
     /// A folder holding the four MNIST IDX files, gzipped or not (overrides [data] dir).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -194,19 +216,29 @@ struct TrainArgs {
 static STOP: AtomicBool = AtomicBool::new(false);
 
 fn main() -> ExitCode {
+    digits::panics::as_one_line_errors();
     let result = match Cli::parse().command {
         Command::Train(args) => train(args),
         Command::Eval {
             path,
             data_dir,
             backend,
-        } => eval(&path, data_dir.as_deref(), backend),
+            remote,
+        } => devices(backend, remote.as_deref())
+            .and_then(|devices| eval(&path, data_dir.as_deref(), &devices)),
         Command::Predict {
             model,
             images,
             show,
             backend,
-        } => predict(&model, &images, show, backend),
+            remote,
+        } => devices(backend, remote.as_deref())
+            .and_then(|devices| predict(&model, &images, show, &devices)),
+        Command::DeviceServer {
+            backend,
+            port,
+            addr,
+        } => device_server(backend, std::net::SocketAddr::new(addr, port)),
         Command::Gradcheck {
             config,
             data_dir,
@@ -304,6 +336,7 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         lr: args.lr,
         seed: args.seed,
         backend: args.backend,
+        remote: args.remote,
         data_dir: args.data_dir,
         out: args.out,
     };
@@ -342,6 +375,9 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         run.devices.describe(),
         run.dir.display()
     ));
+    for note in &run.devices.notes {
+        info(format!("Backend: {note}"));
+    }
     if let Some(checkpoint) = &run.resumed {
         info(format!(
             "Resuming after epoch {} from {}",
@@ -415,8 +451,46 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn eval(path: &Path, data_dir: Option<&Path>, backend: BackendName) -> anyhow::Result<ExitCode> {
-    let device = Devices::select(backend)?.eval;
+/// The devices of `backend`, with what was said about the choice on stderr.
+fn devices(backend: BackendName, remote: Option<&str>) -> anyhow::Result<Devices> {
+    let devices = Devices::select(backend, remote)?;
+    for note in &devices.notes {
+        eprintln!("Backend: {note}");
+    }
+    Ok(devices)
+}
+
+#[cfg(feature = "remote")]
+fn device_server(backend: BackendName, address: std::net::SocketAddr) -> anyhow::Result<ExitCode> {
+    use digits::backend::remote::{DeviceServer, TOKEN_ENV};
+    let devices = devices(backend, None)?;
+    let server = DeviceServer::bind(address)?;
+    let url = server.url()?;
+    println!("Serving {} at {url}", devices.describe());
+    if server.token_generated {
+        println!("Token (set {TOKEN_ENV} to choose it): {}", server.token);
+    }
+    println!(
+        "Clients: {TOKEN_ENV}=<token> digits train --config FILE --backend remote --remote {url}"
+    );
+    println!(
+        "WebSocket is unencrypted: reach another machine through an ssh tunnel. Ctrl-C stops."
+    );
+    server.serve(devices.eval)?;
+    println!("Stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "remote"))]
+fn device_server(_: BackendName, _: std::net::SocketAddr) -> anyhow::Result<ExitCode> {
+    Err(digits::backend::BackendError::NotCompiled {
+        name: BackendName::Remote,
+    }
+    .into())
+}
+
+fn eval(path: &Path, data_dir: Option<&Path>, devices: &Devices) -> anyhow::Result<ExitCode> {
+    let device = devices.eval.clone();
     let trained = Trained::load(path, &device)?;
     println!("Model: {}", trained.path.display());
     println!("{}", trained.evaluate(data_dir, &device)?);
@@ -427,9 +501,9 @@ fn predict(
     model: &Path,
     images: &[PathBuf],
     show: bool,
-    backend: BackendName,
+    devices: &Devices,
 ) -> anyhow::Result<ExitCode> {
-    let device = Devices::select(backend)?.eval;
+    let device = devices.eval.clone();
     let trained = Trained::load(model, &device)?;
     let mut failed = false;
     let mut read = Vec::new();
@@ -482,7 +556,7 @@ fn gradcheck(config: &Path, data_dir: Option<&Path>, examples: usize) -> anyhow:
             config.display()
         );
     }
-    let devices = Devices::select(run.training.backend)?;
+    let devices = devices(run.training.backend, None)?;
     let batch = files.first_training_examples(examples.max(1), &devices.train);
     println!(
         "Gradient check of {:?} ({} cost, seed {}) on {} training examples: central differences, step {}",
@@ -542,7 +616,7 @@ fn errors(
     limit: usize,
     data_dir: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let device = Devices::select(BackendName::Auto)?.eval;
+    let device = Devices::select(BackendName::Auto, None)?.eval;
     let trained = Trained::load(path, &device)?;
     let mistakes = trained.mistakes(data_dir, &device, limit)?;
     charts::draw_mistakes(&mistakes, output)?;
@@ -555,7 +629,7 @@ fn errors(
 }
 
 fn export(path: &Path, output: &Path) -> anyhow::Result<ExitCode> {
-    let trained = Trained::load(path, &Devices::select(BackendName::Auto)?.eval)?;
+    let trained = Trained::load(path, &Devices::select(BackendName::Auto, None)?.eval)?;
     trained.export_safetensors(output)?;
     println!(
         "Wrote {} (safetensors) from {}",

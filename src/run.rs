@@ -42,6 +42,8 @@ pub struct Overrides {
     pub seed: Option<u64>,
     /// `[training] backend`.
     pub backend: Option<BackendName>,
+    /// The device server of `--backend remote` (not a config key: it names a machine).
+    pub remote: Option<String>,
     /// `[data] dir`.
     pub data_dir: Option<PathBuf>,
     /// `[output] dir`.
@@ -126,6 +128,15 @@ impl RunLock {
     }
 }
 
+/// `device.toml`: the backend and device a run last trained on, and what was said about the
+/// choice (a software GPU, or one `auto` passed over).
+#[derive(serde::Serialize)]
+struct DeviceRecord<'a> {
+    backend: BackendName,
+    device: String,
+    notes: &'a [String],
+}
+
 /// What a finished run achieved.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -171,7 +182,7 @@ impl Run {
     pub fn new(path: &Path, overrides: &Overrides, force: bool) -> anyhow::Result<Self> {
         let mut config = RunConfig::load(path)?;
         overrides.apply(&mut config);
-        let devices = Devices::select(config.training.backend)?;
+        let devices = Devices::select(config.training.backend, overrides.remote.as_deref())?;
         let files = MnistFiles::open(config.data.dir.as_deref())?;
         config.validate(&path.display().to_string(), files.train.len())?;
         let dir = config.output.dir.clone().unwrap_or_else(|| {
@@ -251,7 +262,7 @@ impl Run {
         run_config.data.dir = requested.data.dir;
         run_config.output.keep_last = requested.output.keep_last;
         run_config.output.dir = Some(dir.to_path_buf());
-        let devices = Devices::select(run_config.training.backend)?;
+        let devices = Devices::select(run_config.training.backend, overrides.remote.as_deref())?;
         let files = MnistFiles::open(run_config.data.dir.as_deref())?;
         run_config.validate(&config_file.display().to_string(), files.train.len())?;
         Self::ready(
@@ -279,10 +290,12 @@ impl Run {
         lock: RunLock,
     ) -> anyhow::Result<Self> {
         write_atomically(&dir.join(CONFIG_FILE), config.to_toml().as_bytes())?;
-        let device = format!(
-            "# Where this run last trained.\nbackend = \"{}\"\ndevice = \"{:?}\"\n",
-            devices.backend, devices.eval
-        );
+        let device = toml::to_string(&DeviceRecord {
+            backend: devices.backend,
+            device: format!("{:?}", devices.eval),
+            notes: &devices.notes,
+        })?;
+        let device = format!("# Where this run last trained.\n{device}");
         write_atomically(&dir.join(DEVICE_FILE), device.as_bytes())?;
         let splits = files.splits(&config.data, &devices.eval);
         Ok(Self {
@@ -357,7 +370,10 @@ impl Run {
             checkpoint_bytes,
             checkpoint_seconds,
             end,
-            train_correct: (learner.correct(&self.splits.train), self.splits.train.len()),
+            train_correct: (
+                learner.correct_examples(&self.splits.train, &self.splits.device),
+                self.splits.train.len(),
+            ),
         })
     }
 }

@@ -16,7 +16,7 @@ use rand::seq::SliceRandom;
 use crate::checkpoint::Checkpoint;
 use crate::config::RunConfig;
 use crate::cost::l2_penalty;
-use crate::data::{self, MnistBatch, MnistSplits};
+use crate::data::{Examples, MnistBatch, MnistSplits};
 use crate::inference;
 use crate::metrics::{self, EpochMetrics};
 use crate::model::{Mlp, MlpConfig};
@@ -35,6 +35,16 @@ pub enum TrainError {
         loss: f64,
         /// The learning rate in use.
         lr: f64,
+    },
+    /// The device failed while computing the epoch (a lost GPU, a device server gone).
+    #[error("the {backend} device failed during epoch {epoch}: {reason}")]
+    Device {
+        /// The epoch in progress.
+        epoch: usize,
+        /// The backend's device, as Burn prints it.
+        backend: String,
+        /// What the backend said.
+        reason: String,
     },
     /// The stop flag was raised (Ctrl-C): the epoch in progress is abandoned.
     #[error("interrupted during epoch {epoch}")]
@@ -61,8 +71,8 @@ pub trait Observer {
 /// An observer that watches nothing.
 impl Observer for () {}
 
-/// Examples gathered at once in an epoch's order (see [`Learner::train_epoch`]): 12 MB of
-/// images.
+/// Examples gathered and sent to the device at once in an epoch's order (see
+/// [`Learner::train_epoch`]): 13 MB of images.
 const GATHER_ROWS: usize = 4096;
 
 /// How [`Learner::fit`] ended when it was not stopped by an error.
@@ -168,15 +178,25 @@ impl Learner {
         inference::correct(&self.model().valid(), &split.without_autodiff())
     }
 
-    /// One pass over `train` in the order of [`epoch_order`]. Returns the mean cost per example
-    /// (without the L2 term), or `None` if `stop` was raised, in which case the epoch counter is
-    /// unchanged.
+    /// How many of `examples` the model classifies correctly, sent to `device` (without
+    /// autodiff) a part at a time.
+    pub fn correct_examples(&self, examples: &Examples, device: &Device) -> usize {
+        examples
+            .parts(GATHER_ROWS, device)
+            .map(|part| self.correct(&part))
+            .sum()
+    }
+
+    /// One pass over `train` in the order of [`epoch_order`], its mini-batches sent to `device`
+    /// (without autodiff) a part at a time. Returns the mean cost per example (without the L2
+    /// term). If `stop` was raised, or the device failed, the epoch counter is unchanged.
     pub fn train_epoch(
         &mut self,
-        train: &MnistBatch,
+        train: &Examples,
+        device: &Device,
         stop: &AtomicBool,
         observer: &mut dyn Observer,
-    ) -> Option<f64> {
+    ) -> Result<f64, TrainError> {
         let n = train.len();
         let batch_size = self.config.training.batch_size;
         let seed = self.config.training.seed;
@@ -192,23 +212,24 @@ impl Learner {
             }
             scheduler
         });
-        let device = train.images.device();
         // Dropout draws from the backend's generator, which is global to the process; seeding it
         // per epoch makes the masks a function of (seed, epoch), like the order.
         device.seed(mix(seed, self.epoch));
         let order = epoch_order(seed, self.epoch, n);
         // The epoch is gathered in its order a part at a time, whole mini-batches of about
-        // GATHER_ROWS examples, and each step slices its batch from the part: one gather per
-        // part is faster than one per step, and a part costs a few MB where the whole shuffled
-        // split would cost 157.
+        // GATHER_ROWS examples, and each step slices its batch from the part: one gather and
+        // upload per part is faster than one per step, and a part costs the device a 13 MB
+        // buffer where the whole split would need 157.
         let part_size = batch_size * (GATHER_ROWS / batch_size).max(1);
-        let mut total = Tensor::<1>::zeros([1], &device);
+        let mut total = Tensor::<1>::zeros([1], device);
         for part_start in (0..n).step_by(part_size) {
             let part_order = &order[part_start..(part_start + part_size).min(n)];
-            let part = train.select(data::indices(part_order, &device));
+            let part = train.gather(part_order, device);
             for start in (0..part_order.len()).step_by(batch_size) {
                 if stop.load(Ordering::Relaxed) {
-                    return None;
+                    return Err(TrainError::Interrupted {
+                        epoch: self.epoch + 1,
+                    });
                 }
                 let end = (start + batch_size).min(part_order.len());
                 total = total + self.train_step(&part.slice(start..end), n, scheduler.step());
@@ -216,9 +237,17 @@ impl Learner {
                 observer.step(done, &|| total.clone().into_scalar::<f64>() / done as f64);
             }
         }
+        // The first read-back of the epoch: a device failure surfaces here.
+        let total = total
+            .try_into_scalar::<f64>()
+            .map_err(|e| TrainError::Device {
+                epoch: self.epoch + 1,
+                backend: format!("{device:?}"),
+                reason: format!("{e:?}"),
+            })?;
         self.scheduler = Some(scheduler);
         self.epoch += 1;
-        Some(total.into_scalar::<f64>() / n as f64)
+        Ok(total / n as f64)
     }
 
     /// Trains until `epochs` epochs are complete, or until validation accuracy has not improved
@@ -244,11 +273,7 @@ impl Learner {
                 return Ok(FitEnd::Completed);
             }
             let started = Instant::now();
-            let Some(train_loss) = self.train_epoch(&splits.train, stop, observer) else {
-                return Err(TrainError::Interrupted {
-                    epoch: self.epoch + 1,
-                });
-            };
+            let train_loss = self.train_epoch(&splits.train, &splits.device, stop, observer)?;
             let seconds = started.elapsed().as_secs_f64();
             if !train_loss.is_finite() {
                 return Err(TrainError::Diverged {
@@ -312,7 +337,7 @@ mod tests {
             Path::new("two-layer-net.toml"),
         )
         .unwrap();
-        let devices = Devices::select(BackendName::Auto).unwrap();
+        let devices = Devices::select(BackendName::Auto, None).unwrap();
         let items = |n: usize| -> Vec<MnistItem> {
             (0..n)
                 .map(|i| MnistItem {
@@ -324,9 +349,10 @@ mod tests {
                 .collect()
         };
         let splits = MnistSplits {
-            train: MnistBatcher.batch(items(200), &devices.eval),
+            train: items(200).into_iter().collect(),
             validation: MnistBatcher.batch(items(50), &devices.eval),
             test: MnistBatcher.batch(items(50), &devices.eval),
+            device: devices.eval.clone(),
         };
         let mut learner = Learner::new(&config, &devices.train);
         let never = AtomicBool::new(false);

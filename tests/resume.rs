@@ -379,7 +379,7 @@ fn export_reads_back_with_an_independent_reader() {
             "layers.1.weight"
         ]
     );
-    let device = digits::backend::Devices::select(Default::default())
+    let device = digits::backend::Devices::select(Default::default(), None)
         .unwrap()
         .eval;
     let trained = digits::trained::Trained::load(&run, &device).unwrap();
