@@ -240,7 +240,10 @@ fn measure(spec: &Spec, args: &Args) -> anyhow::Result<Row> {
         name => <BackendName as clap::ValueEnum>::from_str(name, true)
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     };
-    let remote = args.remote.as_deref().filter(|_| backend == BackendName::Remote);
+    let remote = args
+        .remote
+        .as_deref()
+        .filter(|_| backend == BackendName::Remote);
     let devices = Devices::select(backend, remote)?;
     let started = Instant::now();
     let files = MnistFiles::open(data_dir.as_deref())?;
