@@ -358,16 +358,6 @@ impl Examples {
         self.labels.is_empty()
     }
 
-    /// Every pixel, `len() × 784` of them, image after image.
-    pub fn pixels(&self) -> &[f32] {
-        &self.pixels
-    }
-
-    /// Every digit.
-    pub fn labels(&self) -> &[u8] {
-        &self.labels
-    }
-
     /// The examples at `rows`, in that order, as tensors on `device`.
     pub fn gather(&self, rows: &[usize], device: &Device) -> MnistBatch {
         let mut pixels = Vec::with_capacity(rows.len() * IMAGE_PIXELS);
