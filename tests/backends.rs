@@ -593,7 +593,7 @@ mod remote {
 #[test]
 fn tch_trains() {
     eprintln!(
-        "skipped: built without --features tch; it needs LibTorch (LIBTORCH, or LIBTORCH_USE_PYTORCH=1 with PyTorch 2.9), which .ci/run uses where installed"
+        "skipped: built without --features tch; it needs LibTorch (LIBTORCH, or LIBTORCH_USE_PYTORCH=1 with PyTorch 2.9.0, and LD_LIBRARY_PATH naming its lib folder), which .ci/run uses where installed"
     );
 }
 
