@@ -10,8 +10,8 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use crate::data::IMAGE_SIDE;
+use crate::files::write_atomically;
 use crate::metrics::EpochMetrics;
-use crate::run::write_atomically;
 
 /// One run's curves: its name and its epochs.
 #[derive(Debug, Clone)]
@@ -62,6 +62,16 @@ pub fn draw_curves(runs: &[Curves], path: &Path) -> anyhow::Result<()> {
     write_atomically(path, &bytes)
 }
 
+/// An epoch axis tick: whole epochs only, so that a short run's half-epoch ticks do not read
+/// "1 2 2 3".
+fn epoch_label(x: &f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        String::new()
+    }
+}
+
 fn curves<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, runs: &[Curves]) -> anyhow::Result<()>
 where
     DB::ErrorType: 'static,
@@ -90,7 +100,7 @@ where
     chart
         .configure_mesh()
         .x_desc("epoch")
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&epoch_label)
         .y_desc("mean cost per example")
         .draw()?;
     for (i, run) in runs.iter().enumerate() {
@@ -125,7 +135,7 @@ where
     chart
         .configure_mesh()
         .x_desc("epoch")
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&epoch_label)
         .y_desc("% correct")
         .draw()?;
     for (i, run) in runs.iter().enumerate() {
@@ -225,4 +235,16 @@ fn png(pixels: Vec<u8>, w: u32, h: u32) -> anyhow::Result<Vec<u8>> {
         )
         .context("cannot encode the picture as PNG")?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::epoch_label;
+
+    /// A 5-epoch chart's ticks at 1, 1.5, 2, ... read "1 2 3 4 5", not "1 2 2 3 4 4 5".
+    #[test]
+    fn epoch_ticks_are_whole_epochs() {
+        let ticks: Vec<String> = (2..=10).map(|h| epoch_label(&(h as f64 / 2.0))).collect();
+        assert_eq!(ticks, ["1", "", "2", "", "3", "", "4", "", "5"]);
+    }
 }

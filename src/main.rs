@@ -10,6 +10,7 @@ use digits::charts::{self, Curves};
 use digits::checkpoint::Checkpoint;
 use digits::config::RunConfig;
 use digits::data::MnistFiles;
+use digits::import::Layout;
 use digits::progress::{Display, Reporter};
 use digits::run::{Overrides, Run, run_name};
 use digits::trained::Trained;
@@ -149,6 +150,22 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Make a run folder from weights trained elsewhere (safetensors), for eval, predict and
+    /// errors.
+    Import {
+        /// The safetensors file: digits' tensor names, in digits' or PyTorch's layout.
+        #[arg(long, value_name = "FILE")]
+        weights: PathBuf,
+        /// The config that describes the network (its [model] and [loss] sections count).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The run folder to make; it must not exist.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// How the weights are laid out (default: read off their shapes).
+        #[arg(long, value_enum)]
+        layout: Option<Layout>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +184,8 @@ enum DataCommand {
 enum Format {
     /// Hugging Face safetensors, through burn-store.
     Safetensors,
+    /// ONNX (opset 13): inputs `pixels`, outputs `probabilities` and `scores`.
+    Onnx,
 }
 
 #[derive(Debug, clap::Args)]
@@ -278,9 +297,15 @@ fn main() -> ExitCode {
         } => errors(&path, &output, limit, data_dir.as_deref()),
         Command::Export {
             path,
-            format: Format::Safetensors,
+            format,
             output,
-        } => export(&path, &output),
+        } => export(&path, format, &output),
+        Command::Import {
+            weights,
+            config,
+            out,
+            layout,
+        } => import(&weights, &config, &out, layout),
     };
     match result {
         Ok(code) => code,
@@ -628,13 +653,47 @@ fn errors(
     Ok(ExitCode::SUCCESS)
 }
 
-fn export(path: &Path, output: &Path) -> anyhow::Result<ExitCode> {
+fn export(path: &Path, format: Format, output: &Path) -> anyhow::Result<ExitCode> {
     let trained = Trained::load(path, &Devices::select(BackendName::Auto, None)?.eval)?;
-    trained.export_safetensors(output)?;
+    let name = match format {
+        Format::Safetensors => {
+            trained.export_safetensors(output)?;
+            "safetensors"
+        }
+        Format::Onnx => {
+            trained.export_onnx(output)?;
+            "ONNX"
+        }
+    };
     println!(
-        "Wrote {} (safetensors) from {}",
+        "Wrote {} ({name}) from {}",
         output.display(),
         trained.path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import(
+    weights: &Path,
+    config: &Path,
+    out: &Path,
+    layout: Option<Layout>,
+) -> anyhow::Result<ExitCode> {
+    let imported = digits::import::import(weights, config, out, layout)?;
+    let layout = match imported.layout {
+        Layout::Digits => "digits' layout, [n_in, n_out] weights",
+        Layout::Pytorch => "PyTorch's layout, nn.Linear's [n_out, n_in] weights",
+    };
+    let how = if imported.detected {
+        "read off the shapes"
+    } else {
+        "as --layout says"
+    };
+    println!(
+        "Imported {} in {layout} ({how}) into {}: `digits eval {}` tests it",
+        weights.display(),
+        out.display(),
+        out.display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -58,6 +58,11 @@ impl Mlp {
         &self.layers
     }
 
+    /// The batch normalisations, one per hidden layer, or none.
+    pub fn norms(&self) -> &[BatchNorm] {
+        &self.norms
+    }
+
     /// The same network with other layers of the same shapes: one weight nudged, say.
     pub fn with_layers(&self, layers: Vec<Linear>) -> Mlp {
         Mlp {

@@ -102,4 +102,12 @@ impl Observer for Reporter {
             Display::Quiet => {}
         }
     }
+
+    /// Among the epoch lines on stdout; on stderr where stdout is JSON or quiet.
+    fn warning(&mut self, message: &str) {
+        match self.display {
+            Display::Bar | Display::Lines => println!("Warning: {message}"),
+            Display::Json | Display::Quiet => eprintln!("warning: {message}"),
+        }
+    }
 }

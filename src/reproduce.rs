@@ -15,8 +15,9 @@ use anyhow::{Context, bail};
 
 use crate::backend::BackendName;
 use crate::charts::{self, Curves};
+use crate::files::write_atomically;
 use crate::metrics::{self, EpochMetrics};
-use crate::run::{Overrides, Run, RunSummary, write_atomically};
+use crate::run::{Overrides, Run, RunSummary};
 use crate::training::Observer;
 
 /// The epochs of every run with `--quick`, which exists so that CI runs the whole pipeline.

@@ -13,6 +13,8 @@ use crate::charts::{self, Curves};
 use crate::checkpoint::{self, Checkpoint, Damaged};
 use crate::config::RunConfig;
 use crate::data::{MnistFiles, MnistSource, MnistSplits};
+use crate::files::write_atomically;
+use crate::health::{self, Health, WARNINGS_FILE, Watched};
 use crate::metrics::{self, CSV_HEADER, EpochMetrics};
 use crate::training::{FitEnd, Learner, Observer};
 
@@ -335,11 +337,17 @@ impl Run {
         }
         let mut checkpoint_bytes = 0;
         let mut checkpoint_seconds = Vec::new();
+        let untrained = health::untrained_loss(&self.config, &self.splits.validation);
+        let mut observer = Watched {
+            inner: observer,
+            health: Health::new(&self.config, untrained, &history),
+            log: self.dir.join(WARNINGS_FILE),
+        };
         let end = learner.fit(
             &self.splits,
             self.config.training.epochs,
             stop,
-            observer,
+            &mut observer,
             |learner, metrics| {
                 history.push(metrics.clone());
                 let started = Instant::now();
@@ -422,21 +430,4 @@ fn write_metrics(dir: &Path, history: &[EpochMetrics]) -> anyhow::Result<()> {
         csv.push('\n');
     }
     write_atomically(&dir.join(METRICS_FILE), csv.as_bytes())
-}
-
-/// Replaces `path` with `contents` so that a crash leaves either the old file or the new one.
-pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let write = || -> std::io::Result<()> {
-        let mut builder = tempfile::Builder::new();
-        // Readable like any file the user writes, not tempfile's private 0600.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let mut file = builder.tempfile_in(dir)?;
-        file.write_all(contents)?;
-        file.as_file().sync_all()?;
-        file.persist(path)?;
-        Ok(())
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))
 }

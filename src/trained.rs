@@ -11,9 +11,11 @@ use crate::checkpoint::Checkpoint;
 use crate::config::RunConfig;
 use crate::data::{IMAGE_PIXELS, MnistFiles, NUM_CLASSES};
 use crate::digit_image::Pixels;
+use crate::files::write_atomically;
 use crate::inference::{self, ConfusionMatrix};
 use crate::model::{Mlp, MlpConfig};
-use crate::run::{self, CONFIG_FILE, MODEL_FILE};
+use crate::onnx::{self, Provenance};
+use crate::run::{CONFIG_FILE, MODEL_FILE};
 
 /// A model with the config it was trained from.
 pub struct Trained {
@@ -23,16 +25,19 @@ pub struct Trained {
     pub model: Mlp,
     /// The record they were read from.
     pub path: PathBuf,
+    /// The test accuracy of the epoch those weights are from, where the run recorded one (an
+    /// imported run has none).
+    pub test_accuracy: Option<f64>,
 }
 
 impl Trained {
     /// Reads the model of a run folder (its newest epoch) or of one checkpoint folder.
     pub fn load(path: &Path, device: &Device) -> anyhow::Result<Self> {
-        let (config, model_path) = if path.join("manifest.toml").is_file() {
+        let (config, model_path, checkpoint) = if path.join("manifest.toml").is_file() {
             let checkpoint = Checkpoint::open(path)
                 .map_err(|problem| anyhow::anyhow!("damaged checkpoint: {problem}"))?;
             let model = checkpoint.model_path();
-            (checkpoint.config, model)
+            (checkpoint.config.clone(), model, Some(checkpoint))
         } else if path.join(CONFIG_FILE).is_file() {
             let model = path.join(MODEL_FILE);
             if !model.is_file() {
@@ -41,7 +46,9 @@ impl Trained {
                     path.display()
                 );
             }
-            (RunConfig::load(&path.join(CONFIG_FILE))?, model)
+            // model.bpk is the newest epoch's, as is the newest checkpoint.
+            let newest = Checkpoint::newest(path).ok().and_then(|(newest, _)| newest);
+            (RunConfig::load(&path.join(CONFIG_FILE))?, model, newest)
         } else if path.exists() {
             bail!(
                 "{} is neither a run folder nor a checkpoint",
@@ -52,10 +59,12 @@ impl Trained {
         };
         let model =
             MlpConfig::new(config.model.clone(), config.output()).load(&model_path, device)?;
+        let test_accuracy = checkpoint.and_then(|c| c.metrics.last().map(|m| m.test_accuracy()));
         Ok(Self {
             config,
             model,
             path: model_path,
+            test_accuracy,
         })
     }
 
@@ -125,6 +134,20 @@ impl Trained {
             .get_bytes()
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("cannot serialise the model as safetensors")?;
-        run::write_atomically(output, &bytes)
+        write_atomically(output, &bytes)
+    }
+
+    /// Writes the network as an ONNX model (see [`onnx`]), atomically, with the config, the test
+    /// accuracy and digits' version in its metadata.
+    pub fn export_onnx(&self, output: &Path) -> anyhow::Result<()> {
+        let bytes = onnx::to_onnx(
+            &self.model,
+            &self.config,
+            &Provenance {
+                config_toml: &self.config.to_toml(),
+                test_accuracy: self.test_accuracy,
+            },
+        );
+        write_atomically(output, &bytes)
     }
 }

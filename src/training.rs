@@ -66,6 +66,8 @@ pub trait Observer {
     fn step(&mut self, _done: usize, _mean_loss: &dyn Fn() -> f64) {}
     /// The epoch is complete, evaluated and saved.
     fn epoch_finished(&mut self, _metrics: &EpochMetrics) {}
+    /// Something a person should know about the run, on one line (see [`crate::health`]).
+    fn warning(&mut self, _message: &str) {}
 }
 
 /// An observer that watches nothing.

@@ -30,6 +30,7 @@ fn smoke_config_learns_real_mnist_and_repeats_exactly() {
             String::from_utf8_lossy(&output.stderr)
         );
         assert!(stdout.contains("Epoch 2: test "), "{stdout}");
+        assert!(!stdout.contains("Warning"), "{stdout}");
         assert!(
             stdout
                 .lines()
@@ -56,6 +57,41 @@ fn smoke_config_learns_real_mnist_and_repeats_exactly() {
         std::fs::read(runs[1].join("model.bpk")).unwrap(),
         "the same config and seed gave different weights"
     );
+    // A run that learns is never warned.
+    assert!(!runs[0].join("warnings.log").exists());
+}
+
+/// TwoLayerNet at learning rate 1000: the loss explodes to about 5·10⁸ in the first epoch and the
+/// accuracy sits at chance. The run ends without an error, but says both, once each, naming the
+/// epoch and the learning rate, and keeps the lines in warnings.log.
+#[test]
+fn a_run_that_does_not_learn_says_so() {
+    let Some(mnist) = real_mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let config = Path::new("configs/two-layer-net.toml");
+    let flags = ["--lr", "1000", "--epochs", "3"];
+    let stdout = succeeded(&train_run(config, &mnist, &run, &flags));
+    let warnings: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("Warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{stdout}");
+    assert!(
+        warnings[0].starts_with("Warning: epoch 1: the training loss (")
+            && warnings[0].ends_with("the learning rate (1000) is likely too high"),
+        "{stdout}"
+    );
+    assert!(
+        warnings[1].starts_with("Warning: epoch 2: validation accuracy has stayed at chance level"),
+        "{stdout}"
+    );
+    let log = std::fs::read_to_string(run.join("warnings.log")).unwrap();
+    let logged: Vec<String> = warnings
+        .iter()
+        .map(|w| w.replace("Warning: ", ""))
+        .collect();
+    assert_eq!(log.lines().collect::<Vec<_>>(), logged);
 }
 
 /// One epoch of TwoLayerNet (ReLU, cross-entropy, batch 100) on real MNIST clears 90%.
