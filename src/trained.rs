@@ -25,19 +25,16 @@ pub struct Trained {
     pub model: Mlp,
     /// The record they were read from.
     pub path: PathBuf,
-    /// The test accuracy of the epoch those weights are from, where the run recorded one (an
-    /// imported run has none).
-    pub test_accuracy: Option<f64>,
 }
 
 impl Trained {
     /// Reads the model of a run folder (its newest epoch) or of one checkpoint folder.
     pub fn load(path: &Path, device: &Device) -> anyhow::Result<Self> {
-        let (config, model_path, checkpoint) = if path.join("manifest.toml").is_file() {
+        let (config, model_path) = if path.join("manifest.toml").is_file() {
             let checkpoint = Checkpoint::open(path)
                 .map_err(|problem| anyhow::anyhow!("damaged checkpoint: {problem}"))?;
             let model = checkpoint.model_path();
-            (checkpoint.config.clone(), model, Some(checkpoint))
+            (checkpoint.config, model)
         } else if path.join(CONFIG_FILE).is_file() {
             let model = path.join(MODEL_FILE);
             if !model.is_file() {
@@ -46,9 +43,7 @@ impl Trained {
                     path.display()
                 );
             }
-            // model.bpk is the newest epoch's, as is the newest checkpoint.
-            let newest = Checkpoint::newest(path).ok().and_then(|(newest, _)| newest);
-            (RunConfig::load(&path.join(CONFIG_FILE))?, model, newest)
+            (RunConfig::load(&path.join(CONFIG_FILE))?, model)
         } else if path.exists() {
             bail!(
                 "{} is neither a run folder nor a checkpoint",
@@ -59,12 +54,10 @@ impl Trained {
         };
         let model =
             MlpConfig::new(config.model.clone(), config.output()).load(&model_path, device)?;
-        let test_accuracy = checkpoint.and_then(|c| c.metrics.last().map(|m| m.test_accuracy()));
         Ok(Self {
             config,
             model,
             path: model_path,
-            test_accuracy,
         })
     }
 
@@ -137,6 +130,21 @@ impl Trained {
         write_atomically(output, &bytes)
     }
 
+    /// The test accuracy of the epoch the weights are from, where the run recorded one: that of
+    /// their checkpoint, or of a run folder's newest checkpoint (whose epoch `model.bpk` holds).
+    /// An imported run has none.
+    pub fn recorded_test_accuracy(&self) -> Option<f64> {
+        let folder = self.path.parent()?;
+        let checkpoint = if folder.join("manifest.toml").is_file() {
+            Checkpoint::open(folder).ok()
+        } else {
+            Checkpoint::newest(folder)
+                .ok()
+                .and_then(|(newest, _)| newest)
+        };
+        checkpoint?.metrics.last().map(|m| m.test_accuracy())
+    }
+
     /// Writes the network as an ONNX model (see [`onnx`]), atomically, with the config, the test
     /// accuracy and digits' version in its metadata.
     pub fn export_onnx(&self, output: &Path) -> anyhow::Result<()> {
@@ -145,7 +153,7 @@ impl Trained {
             &self.config,
             &Provenance {
                 config_toml: &self.config.to_toml(),
-                test_accuracy: self.test_accuracy,
+                test_accuracy: self.recorded_test_accuracy(),
             },
         );
         write_atomically(output, &bytes)
