@@ -5,10 +5,11 @@
 //! A photo or a drawing is brought to the same form: grey levels, polarity detected from the
 //! border and normalised, cropped to the ink, scaled, and centred by centre of mass.
 
+use std::io::Cursor;
 use std::path::Path;
 
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, ImageBuffer, Luma};
+use image::{DynamicImage, ImageBuffer, Limits, Luma};
 
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 
@@ -30,19 +31,47 @@ pub struct ImageError {
 /// 784 pixels in [0, 1], row by row, ink bright: what the network reads.
 pub type Pixels = [f32; IMAGE_PIXELS];
 
+/// The most pixels per side an image may have. A header that claims more (a decompression bomb:
+/// a few bytes that say 50,000 × 50,000) is refused before anything is allocated.
+pub const MAX_SIDE: u32 = 8192;
+
 /// Reads an image file (PNG, JPEG, ...) and prepares it as an MNIST digit.
 pub fn load(path: &Path) -> Result<Pixels, ImageError> {
     let error = |problem: String| ImageError {
         path: path.to_path_buf(),
         problem,
     };
-    let image = image::ImageReader::open(path)
-        .map_err(|e| error(format!("cannot read: {e}")))?
-        .with_guessed_format()
-        .map_err(|e| error(format!("cannot read: {e}")))?
+    let bytes = std::fs::read(path).map_err(|e| error(format!("cannot read: {e}")))?;
+    from_bytes(&bytes).map_err(error)
+}
+
+/// Decodes an image (PNG, JPEG, ...) from its bytes and prepares it as an MNIST digit: what
+/// `predict` does with a file and `serve` with a request.
+pub fn from_bytes(bytes: &[u8]) -> Result<Pixels, String> {
+    let reader = |limits: Limits| {
+        let mut reader = image::ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| format!("cannot read: {e}"))?;
+        reader.limits(limits);
+        Ok::<_, String>(reader)
+    };
+    // The header alone first (it allocates no pixels), to name a size that is refused.
+    let (width, height) = reader(Limits::no_limits())?
+        .into_dimensions()
+        .map_err(|e| format!("not an image it can read: {e}"))?;
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(format!(
+            "the image is {width}×{height}: larger than {MAX_SIDE}×{MAX_SIDE}, the most it reads"
+        ));
+    }
+    // The decoder enforces the same bound while it reads.
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    let image = reader(limits)?
         .decode()
-        .map_err(|e| error(format!("not an image it can read: {e}")))?;
-    prepare(&image).map_err(error)
+        .map_err(|e| format!("not an image it can read: {e}"))?;
+    prepare(&image)
 }
 
 /// Prepares a decoded image as an MNIST digit.

@@ -27,7 +27,11 @@ pub fn correct(model: &Mlp, split: &MnistBatch) -> usize {
 /// Each image's probability of each digit: `[n, 784]` -> `n × 10`. For logits this is their
 /// softmax; sigmoid activations, which need not sum to one, are divided by their sum.
 pub fn probabilities(model: &Mlp, output: Output, images: Tensor<2>) -> Vec<[f32; NUM_CLASSES]> {
-    let scores = model.forward(images);
+    probabilities_of(model.forward(images), output)
+}
+
+/// [`probabilities`] from the network's output `scores` (`[n, 10]`).
+fn probabilities_of(scores: Tensor<2>, output: Output) -> Vec<[f32; NUM_CLASSES]> {
     let probabilities = match output {
         Output::Logits => softmax(scores, 1),
         Output::Sigmoid => scores.clone() / scores.sum_dim(1),
@@ -39,6 +43,38 @@ pub fn probabilities(model: &Mlp, output: Output, images: Tensor<2>) -> Vec<[f32
         .chunks_exact(NUM_CLASSES)
         .map(|row| row.try_into().expect("10 classes"))
         .collect()
+}
+
+/// What the network makes of one image, layer by layer.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reading {
+    /// The most probable digit.
+    pub digit: usize,
+    /// The probability of each digit (see [`probabilities`]).
+    pub probabilities: [f32; NUM_CLASSES],
+    /// Each hidden layer's activations, input side first.
+    pub hidden: Vec<Vec<f32>>,
+}
+
+/// Reads one image (`[1, 784]`): its digit, probabilities and hidden activations.
+pub fn read(model: &Mlp, output: Output, image: Tensor<2>) -> Reading {
+    let (hidden, scores) = model.forward_with_hidden(image);
+    let [probabilities] = probabilities_of(scores, output)[..] else {
+        panic!("one image gives one row of probabilities")
+    };
+    Reading {
+        digit: ranked(&probabilities)[0].0,
+        probabilities,
+        hidden: hidden
+            .into_iter()
+            .map(|layer| {
+                layer
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .expect("f32 activations")
+            })
+            .collect(),
+    }
 }
 
 /// The digits ranked by probability, most likely first.

@@ -41,5 +41,6 @@ pub mod panics;
 pub mod progress;
 pub mod reproduce;
 pub mod run;
+pub mod serve;
 pub mod trained;
 pub mod training;

@@ -150,6 +150,25 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Serve a page where you draw a digit and watch the network read it, and its JSON API.
+    Serve {
+        /// A run folder (its newest epoch) or a checkpoint folder; repeat to offer several.
+        #[arg(long, value_name = "RUN", required = true)]
+        model: Vec<PathBuf>,
+        /// Where to listen. Loopback unless you say otherwise; port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// A folder holding the four MNIST IDX files, for random test digits (default: where
+        /// the first model's run found them).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Where to compute.
+        #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+        backend: BackendName,
+        /// The device server for --backend remote: ws://HOST:PORT.
+        #[arg(long, value_name = "URL")]
+        remote: Option<String>,
+    },
     /// Make a run folder from weights trained elsewhere (safetensors), for eval, predict and
     /// errors.
     Import {
@@ -258,6 +277,14 @@ fn main() -> ExitCode {
             port,
             addr,
         } => device_server(backend, std::net::SocketAddr::new(addr, port)),
+        Command::Serve {
+            model,
+            addr,
+            data_dir,
+            backend,
+            remote,
+        } => devices(backend, remote.as_deref())
+            .and_then(|devices| serve(&model, addr, data_dir.as_deref(), &devices)),
         Command::Gradcheck {
             config,
             data_dir,
@@ -569,6 +596,41 @@ fn predict(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn serve(
+    models: &[PathBuf],
+    address: std::net::SocketAddr,
+    data_dir: Option<&Path>,
+    devices: &Devices,
+) -> anyhow::Result<ExitCode> {
+    let app = digits::serve::App::new(models, &devices.eval)?;
+    // Random test digits come from MNIST: a folder given must be there; otherwise the page
+    // works without them.
+    let app = match data_dir {
+        Some(dir) => app.with_test_set(MnistFiles::open(Some(dir))?),
+        None => match MnistFiles::open(app.data_dir()) {
+            Ok(files) => app.with_test_set(files),
+            Err(error) => {
+                eprintln!("Random test digits are off: {error}");
+                app
+            }
+        },
+    };
+    let described: Vec<String> = app
+        .models()
+        .iter()
+        .map(|m| match m.test_accuracy {
+            Some(accuracy) => format!("{} ({:.2}%)", m.name, 100.0 * accuracy),
+            None => m.name.clone(),
+        })
+        .collect();
+    digits::serve::run(app, address, |url| {
+        println!("Serving {} at {url}", described.join(", "));
+        println!("Open it in a browser; the API is in the README (Draw a digit). Ctrl-C stops.");
+    })?;
+    println!("Stopped.");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn gradcheck(config: &Path, data_dir: Option<&Path>, examples: usize) -> anyhow::Result<ExitCode> {

@@ -38,6 +38,19 @@ impl Mlp {
     /// - input: `[batch, sizes[0]]`
     /// - output: `[batch, sizes[last]]`, sigmoid activations or logits
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
+        self.forward_observed(input, |_| {})
+    }
+
+    /// [`forward`](Self::forward), also returning each hidden layer's activations
+    /// (`[batch, n_hidden]`, after the activation function): what the network computes inside.
+    pub fn forward_with_hidden(&self, input: Tensor<2>) -> (Vec<Tensor<2>>, Tensor<2>) {
+        let mut hidden = Vec::new();
+        let output = self.forward_observed(input, |activations| hidden.push(activations.clone()));
+        (hidden, output)
+    }
+
+    /// The forward pass, showing `observe` each hidden layer's activations before dropout.
+    fn forward_observed(&self, input: Tensor<2>, mut observe: impl FnMut(&Tensor<2>)) -> Tensor<2> {
         let (last, hidden) = self.layers.split_last().expect("an MLP has a layer");
         let x = hidden.iter().enumerate().fold(input, |x, (i, layer)| {
             // [batch, n_in] -> [batch, n_out]
@@ -46,7 +59,9 @@ impl Mlp {
                 Some(norm) => norm.forward(z),
                 None => z,
             };
-            self.dropout.forward(self.hidden.forward(z))
+            let a = self.hidden.forward(z);
+            observe(&a);
+            self.dropout.forward(a)
         });
         // [batch, n_hidden] -> [batch, classes]
         self.output.forward(last.forward(x))

@@ -7,7 +7,7 @@ use digits::config::RunConfig;
 use digits::idx;
 use proptest::prelude::*;
 
-const NIELSEN: &str = include_str!("../configs/nielsen.toml");
+const NIELSEN: &str = include_str!("../../configs/nielsen.toml");
 
 fn config() -> ProptestConfig {
     ProptestConfig {

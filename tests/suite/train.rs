@@ -1,9 +1,7 @@
 //! End-to-end training through the real binary: on real MNIST when `DIGITS_MNIST_DIR` names it,
 //! and on small synthetic IDX folders always.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 /// Two epochs of network.py's network (batch 10) on real MNIST clear 90% on the test set.

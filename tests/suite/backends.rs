@@ -1,9 +1,7 @@
 //! The CPU backends against each other: gradients, accuracy after a real run, checkpoints
 //! carried from one to the other, and the error for a backend not compiled in.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// A backend this build lacks names the ones it has and the feature that adds it.
 #[test]

@@ -1,9 +1,7 @@
 //! The books' ingredients through the real binary: stateful optimizers, dropout, batch norm,
 //! schedules and L2 resume exactly; early stopping; a training subset; `reproduce`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 
 /// The synthetic config with `[model]`, `[loss]`, `[optimizer]`, `[training]` and `[data]`

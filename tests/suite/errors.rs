@@ -1,9 +1,7 @@
 //! Bad input through the real binary: each gives a one-line error naming the problem, a
 //! non-zero exit and no panic, and leaves no run folder behind.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 fn train(config: &Path, data: &Path, out: &Path) -> std::process::Output {

@@ -1,8 +1,6 @@
 //! `digits data info` through the real binary.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn reports_source_splits_classes_and_checksums() {

@@ -1,8 +1,6 @@
 //! What `digits train` prints when its output is not a terminal: lines, `--quiet`, `--json`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn train(extra: &[&str]) -> (String, String) {
     let tmp = tempfile::tempdir().unwrap();

@@ -1,9 +1,7 @@
 //! Pictures through the real binary: learning curves after every epoch, `plot` overlaying runs,
 //! and `errors` drawing the misclassified test digits.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 
 fn run(tmp: &Path, name: &str, epochs: &str, lr: &str) -> PathBuf {

@@ -205,3 +205,47 @@ pub fn train_synthetic(dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Outp
     );
     (run, output)
 }
+
+/// The first `n` test digits of an MNIST folder: (label, 28×28 pixels).
+pub fn test_digits(mnist: &Path, n: usize) -> Vec<(u8, image::GrayImage)> {
+    use std::io::Read;
+    let read = |name: &str| {
+        let mut bytes = Vec::new();
+        let file = std::fs::File::open(mnist.join(format!("{name}.gz"))).unwrap();
+        flate2::read::GzDecoder::new(file)
+            .read_to_end(&mut bytes)
+            .unwrap();
+        bytes
+    };
+    let (images, labels) = (
+        read("t10k-images-idx3-ubyte"),
+        read("t10k-labels-idx1-ubyte"),
+    );
+    (0..n)
+        .map(|i| {
+            let pixels = images[16 + i * 784..16 + (i + 1) * 784].to_vec();
+            (
+                labels[8 + i],
+                image::GrayImage::from_raw(28, 28, pixels).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A model trained for two epochs of TwoLayerNet on real MNIST, in `dir/two-layer-net`.
+pub fn trained_two_layer_net(mnist: &Path, dir: &Path) -> PathBuf {
+    let run = dir.join("two-layer-net");
+    let output = digits(&[
+        "train",
+        "--config",
+        "configs/two-layer-net.toml",
+        "--epochs",
+        "2",
+        "--data-dir",
+        mnist.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    succeeded(&output);
+    run
+}

@@ -1,55 +1,11 @@
 //! `digits predict` through the real binary: MNIST test digits saved as PNG at other sizes, in
 //! colour and the other way around, and bad files beside good ones.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage, imageops};
-use std::path::{Path, PathBuf};
-
-/// The first `n` test digits of an MNIST folder: (label, 28×28 pixels).
-fn test_digits(mnist: &Path, n: usize) -> Vec<(u8, GrayImage)> {
-    use std::io::Read;
-    let read = |name: &str| {
-        let mut bytes = Vec::new();
-        let file = std::fs::File::open(mnist.join(format!("{name}.gz"))).unwrap();
-        flate2::read::GzDecoder::new(file)
-            .read_to_end(&mut bytes)
-            .unwrap();
-        bytes
-    };
-    let (images, labels) = (
-        read("t10k-images-idx3-ubyte"),
-        read("t10k-labels-idx1-ubyte"),
-    );
-    (0..n)
-        .map(|i| {
-            let pixels = images[16 + i * 784..16 + (i + 1) * 784].to_vec();
-            (labels[8 + i], GrayImage::from_raw(28, 28, pixels).unwrap())
-        })
-        .collect()
-}
 
 /// A way of saving an MNIST digit as a picture.
 type Variant = fn(&GrayImage) -> DynamicImage;
-
-/// A model trained for two epochs of TwoLayerNet on real MNIST.
-fn trained(mnist: &Path, dir: &Path) -> PathBuf {
-    let run = dir.join("run");
-    let output = digits(&[
-        "train",
-        "--config",
-        "configs/two-layer-net.toml",
-        "--epochs",
-        "2",
-        "--data-dir",
-        mnist.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    succeeded(&output);
-    run
-}
 
 /// Test digits as PNG files: 28×28 as they are, scaled up to 84×84, scaled to 70×70 and
 /// inverted (dark ink on light), off centre on a wide page, and in colour. Each variant is read
@@ -58,7 +14,7 @@ fn trained(mnist: &Path, dir: &Path) -> PathBuf {
 fn mnist_digits_in_other_sizes_and_polarities_are_read() {
     let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let run = trained(&mnist, tmp.path());
+    let run = trained_two_layer_net(&mnist, tmp.path());
     let digits_ = test_digits(&mnist, 60);
     let variants: [(&str, Variant); 5] = [
         ("as-is", |g| DynamicImage::ImageLuma8(g.clone())),

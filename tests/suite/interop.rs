@@ -6,12 +6,10 @@
 //! with `tests/interop/requirements.txt` (.ci/run makes that venv once, outside the clone), or
 //! else `python3` when it has those packages; elsewhere the checks say "skipped".
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use digits::data::MnistFiles;
 use digits::inference;
 use digits::trained::Trained;

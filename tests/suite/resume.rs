@@ -1,9 +1,7 @@
 //! Checkpoints and resume through the real binary: exactness, kills, Ctrl-C, damaged
 //! checkpoints, refused changes, eval and export.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use digits::checkpoint::Checkpoint;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

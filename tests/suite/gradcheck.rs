@@ -1,8 +1,6 @@
 //! `digits gradcheck` on both costs through the real binary.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// Autodiff agrees with central differences for network.py's quadratic cost with sigmoids, for
 /// TwoLayerNet's softmax cross-entropy with ReLU and for network2's sigmoid cross-entropy.

@@ -1,0 +1,655 @@
+//! `digits serve` through the real binary: the API read against `predict` and the library, every
+//! bad input answered with a 4xx and `{"error": ...}` while the server keeps answering, 1,000
+//! mixed requests with bounded memory, 64 clients at once, Ctrl-C, and errors at start.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+
+use crate::common::*;
+use image::{DynamicImage, GrayImage, imageops};
+use serde_json::Value;
+
+/// A `digits serve` on a free port of 127.0.0.1, killed if still running when dropped.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT/`.
+    pub url: String,
+    rest_of_stdout: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `digits serve` with each model and `extra` flags, and waits until it listens.
+    pub fn start(models: &[&Path], extra: &[&str]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_digits"));
+        command.args(["serve", "--addr", "127.0.0.1:0"]);
+        for model in models {
+            command.arg("--model").arg(model);
+        }
+        let mut child = command
+            .args(extra)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("digits runs");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let Some(Ok(first)) = lines.next() else {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            panic!("serve did not start: {stderr}");
+        };
+        // "Serving a (97.10%), b at http://127.0.0.1:PORT/"
+        let url = first
+            .rsplit_once(" at ")
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .1
+            .to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        // Read the rest as it comes, so that the pipe never fills.
+        let rest_of_stdout = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+        Server {
+            child,
+            url,
+            rest_of_stdout: Some(rest_of_stdout),
+        }
+    }
+
+    /// The server's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+
+    /// Sends Ctrl-C (SIGINT) and waits: the exit status and what it printed after starting.
+    pub fn interrupt(mut self) -> (ExitStatus, Vec<String>) {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        let rest = self.rest_of_stdout.take().unwrap().join().unwrap();
+        (status, rest)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer: its status and its body as JSON (or the body as a JSON string if not JSON).
+pub async fn request(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("a whole body");
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, body)
+}
+
+/// POSTs `body` to `/api/predict` with `content_type` (none if empty) and `query`.
+pub async fn post_image(
+    client: &reqwest::Client,
+    url: &str,
+    query: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let mut builder = client.post(format!("{url}api/predict{query}")).body(body);
+    if !content_type.is_empty() {
+        builder = builder.header("Content-Type", content_type);
+    }
+    request(builder).await
+}
+
+/// PNG bytes of an image.
+pub fn png(image: &DynamicImage) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    bytes
+}
+
+/// The first `n` MNIST test digits drawn as a person would photograph them: 84×84, dark ink
+/// on light paper. Returns (label, PNG bytes).
+fn drawn_test_digits(mnist: &Path, n: usize) -> Vec<(u8, Vec<u8>)> {
+    test_digits(mnist, n)
+        .into_iter()
+        .map(|(label, digit)| {
+            let mut big: GrayImage = imageops::resize(&digit, 84, 84, imageops::Triangle);
+            imageops::invert(&mut big);
+            (label, png(&DynamicImage::ImageLuma8(big)))
+        })
+        .collect()
+}
+
+/// The digits `digits predict` reads in `files`, in order.
+fn predict_cli(model: &Path, files: &[PathBuf]) -> Vec<usize> {
+    let mut args = vec!["predict", "--model", model.to_str().unwrap()];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    succeeded(&digits(&args))
+        .lines()
+        .map(|line| {
+            let after = line.rsplit_once(".png: ").expect("path: digit").1;
+            after[..1].parse().unwrap()
+        })
+        .collect()
+}
+
+/// A small nielsen network (one epoch of smoke.toml), in `dir/nielsen`.
+fn trained_nielsen(mnist: &Path, dir: &Path) -> PathBuf {
+    let run = dir.join("nielsen");
+    succeeded(&train_run(
+        Path::new("configs/smoke.toml"),
+        mnist,
+        &run,
+        &["--epochs", "1"],
+    ));
+    run
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Two models (and one given twice), read through every route. Each answer agrees with
+/// `digits predict` on the same PNG, and its `input` is exactly the library's preparation.
+#[test]
+fn the_api_reads_digits_as_predict_does() {
+    let Some(mnist) = real_mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let two_layer = trained_two_layer_net(&mnist, tmp.path());
+    let nielsen = trained_nielsen(&mnist, tmp.path());
+    let server = Server::start(
+        &[&two_layer, &nielsen, &two_layer],
+        &["--data-dir", mnist.to_str().unwrap()],
+    );
+    let url = server.url.clone();
+
+    let digits_ = drawn_test_digits(&mnist, 20);
+    let files: Vec<PathBuf> = digits_
+        .iter()
+        .enumerate()
+        .map(|(i, (_, bytes))| {
+            let path = tmp.path().join(format!("digit-{i}.png"));
+            std::fs::write(&path, bytes).unwrap();
+            path
+        })
+        .collect();
+    let from_cli = predict_cli(&two_layer, &files);
+
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let (status, page) = request(client.get(&url)).await;
+        assert_eq!(status, 200);
+        assert!(page.as_str().unwrap().contains(r#"<canvas id="pad""#));
+
+        let (status, models) = request(client.get(format!("{url}api/models"))).await;
+        assert_eq!(status, 200);
+        let names: Vec<&str> = models
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["two-layer-net", "nielsen", "two-layer-net-2"]);
+        assert_eq!(models[0]["sizes"], serde_json::json!([784, 50, 10]));
+        assert_eq!(models[0]["activation"], "relu");
+        assert_eq!(models[0]["cost"], "cross_entropy");
+        assert_eq!(models[1]["sizes"], serde_json::json!([784, 30, 10]));
+        assert_eq!(models[1]["cost"], "quadratic");
+        let recorded = *test_accuracies(&two_layer).last().unwrap();
+        let served = models[0]["test_accuracy"].as_f64().unwrap();
+        assert!((served - recorded).abs() < 1e-9, "{served} vs {recorded}");
+
+        let mut right = 0;
+        for (((label, bytes), file), cli) in digits_.iter().zip(&files).zip(&from_cli) {
+            let (status, reading) = post_image(
+                &client,
+                &url,
+                "?model=two-layer-net",
+                "image/png",
+                bytes.clone(),
+            )
+            .await;
+            assert_eq!(status, 200, "{reading}");
+            let digit = reading["digit"].as_u64().unwrap() as usize;
+            assert_eq!(digit, *cli, "{}", file.display());
+            right += usize::from(digit == usize::from(*label));
+            let probabilities: Vec<f64> =
+                serde_json::from_value(reading["probabilities"].clone()).unwrap();
+            assert_eq!(probabilities.len(), 10);
+            assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+            let input: Vec<f32> = serde_json::from_value(reading["input"].clone()).unwrap();
+            assert_eq!(input, digits::digit_image::load(file).unwrap().to_vec());
+            assert_eq!(reading["hidden"].as_array().unwrap().len(), 1);
+            assert_eq!(reading["hidden"][0].as_array().unwrap().len(), 50);
+        }
+        assert!(right >= 17, "{right} / 20 read right");
+
+        // The default model is the first; the other has 30 hidden units.
+        let (_, first) = post_image(&client, &url, "", "image/png", digits_[0].1.clone()).await;
+        assert_eq!(first["model"], "two-layer-net");
+        let (_, other) = post_image(
+            &client,
+            &url,
+            "?model=nielsen",
+            "image/jpeg",
+            digits_[0].1.clone(),
+        )
+        .await;
+        assert_eq!(other["model"], "nielsen");
+        assert_eq!(other["hidden"][0].as_array().unwrap().len(), 30);
+
+        // A random test digit is the test set's image at its index.
+        let all = test_digits(&mnist, 10_000);
+        for _ in 0..3 {
+            let (status, digit) = request(client.get(format!("{url}api/test-digit"))).await;
+            assert_eq!(status, 200, "{digit}");
+            let index = digit["index"].as_u64().unwrap() as usize;
+            let (label, image) = &all[index];
+            assert_eq!(digit["label"].as_u64().unwrap(), u64::from(*label));
+            let pixels: Vec<f32> = serde_json::from_value(digit["pixels"].clone()).unwrap();
+            let expected: Vec<f32> = image.pixels().map(|p| f32::from(p.0[0]) / 255.0).collect();
+            assert_eq!(pixels, expected);
+        }
+
+        // A hidden unit's weights are the column of the first layer's weight matrix.
+        let device = digits::backend::Devices::select(digits::backend::BackendName::Flex, None)
+            .unwrap()
+            .eval;
+        let trained = digits::trained::Trained::load(&nielsen, &device).unwrap();
+        let matrix = trained.model.layers()[0]
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let (status, unit) =
+            request(client.get(format!("{url}api/weights?model=nielsen&unit=29"))).await;
+        assert_eq!(status, 200, "{unit}");
+        let weights: Vec<f32> = serde_json::from_value(unit["weights"].clone()).unwrap();
+        let column: Vec<f32> = (0..784).map(|i| matrix[i * 30 + 29]).collect();
+        assert_eq!(weights, column);
+        let (status, error) =
+            request(client.get(format!("{url}api/weights?model=nielsen&unit=30"))).await;
+        assert_eq!(status, 404);
+        assert_eq!(
+            error["error"],
+            "model `nielsen`'s first hidden layer has units 0 to 29, not 30"
+        );
+    });
+    let (status, said) = server.interrupt();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(said.last().map(String::as_str), Some("Stopped."));
+}
+
+/// A PNG whose header claims `width` × `height` pixels: a decompression bomb, whose few KiB of
+/// compressed zeros would stand for `width × height` bytes.
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    use std::io::Write;
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        bytes.extend((data.len() as u32).to_be_bytes());
+        bytes.extend(kind);
+        bytes.extend(data);
+        bytes.extend(crc.sum().to_be_bytes());
+    };
+    let mut header = width.to_be_bytes().to_vec();
+    header.extend(height.to_be_bytes());
+    header.extend([8, 0, 0, 0, 0]); // 8-bit grey, no interlace
+    chunk(b"IHDR", &header);
+    let mut zeros = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    zeros.write_all(&vec![0; 1 << 20]).unwrap();
+    chunk(b"IDAT", &zeros.finish().unwrap());
+    chunk(b"IEND", &[]);
+    bytes
+}
+
+/// A bad request: what is sent, and the status and error expected back.
+struct Bad {
+    name: &'static str,
+    query: &'static str,
+    content_type: &'static str,
+    body: Vec<u8>,
+    status: u16,
+    error: String,
+}
+
+fn bad_requests(good_png: &[u8]) -> Vec<Bad> {
+    let bad = |name, query, content_type, body, status, error: &str| Bad {
+        name,
+        query,
+        content_type,
+        body,
+        status,
+        error: error.to_string(),
+    };
+    vec![
+        bad(
+            "not an image",
+            "",
+            "image/png",
+            b"this is not a picture".to_vec(),
+            400,
+            "not an image it can read: The image format could not be determined",
+        ),
+        bad(
+            "truncated PNG",
+            "",
+            "image/png",
+            good_png[..good_png.len() / 2].to_vec(),
+            400,
+            "not an image it can read",
+        ),
+        bad(
+            "0×0 PNG",
+            "",
+            "image/png",
+            png_claiming(0, 0),
+            400,
+            "not an image it can read",
+        ),
+        bad(
+            "decompression bomb",
+            "",
+            "image/png",
+            png_claiming(50_000, 50_000),
+            400,
+            "the image is 50000×50000: larger than 8192×8192, the most it reads",
+        ),
+        bad(
+            "wrong content type",
+            "",
+            "text/plain",
+            good_png.to_vec(),
+            415,
+            "Content-Type must be image/png or image/jpeg, not `text/plain`",
+        ),
+        bad(
+            "no content type",
+            "",
+            "",
+            good_png.to_vec(),
+            415,
+            "Content-Type must be image/png or image/jpeg, not ``",
+        ),
+        bad(
+            "body over the limit",
+            "",
+            "image/png",
+            vec![0; 5 << 20],
+            413,
+            "the image is over 4 MiB, the most this server reads",
+        ),
+        bad(
+            "unknown model",
+            "?model=nope",
+            "image/png",
+            good_png.to_vec(),
+            404,
+            "no model named `nope`; this server has two-layer-net",
+        ),
+    ]
+}
+
+/// Each bad input of the issue gets its 4xx and a JSON error, and the server answers the good
+/// request after it. Then 1,000 requests, four bad to one good, from 8 clients: every good one
+/// is read right, and the server's memory stays within 64 MiB of where it started.
+#[test]
+fn bad_requests_get_a_4xx_and_the_server_keeps_answering() {
+    let Some(mnist) = real_mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = trained_two_layer_net(&mnist, tmp.path());
+    let server = Server::start(&[&model], &[]);
+    let url = server.url.clone();
+    let digits_ = drawn_test_digits(&mnist, 10);
+
+    let expected: Vec<u64> = runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let mut expected = Vec::new();
+        for (_, bytes) in &digits_ {
+            let (status, reading) = post_image(&client, &url, "", "image/png", bytes.clone()).await;
+            assert_eq!(status, 200);
+            expected.push(reading["digit"].as_u64().unwrap());
+        }
+        for bad in bad_requests(&digits_[0].1) {
+            let (status, body) =
+                post_image(&client, &url, bad.query, bad.content_type, bad.body).await;
+            assert_eq!(status, bad.status, "{}: {body}", bad.name);
+            let error = body["error"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}: {body}", bad.name));
+            assert!(error.starts_with(&bad.error), "{}: {error}", bad.name);
+            let (status, reading) =
+                post_image(&client, &url, "", "image/png", digits_[1].1.clone()).await;
+            assert_eq!(
+                (status, reading["digit"].as_u64()),
+                (200, Some(expected[1])),
+                "after {}",
+                bad.name
+            );
+        }
+        for (path, status, error) in [
+            ("api/predict", 405, "method not allowed"),
+            ("nowhere", 404, "no such page"),
+            (
+                "api/weights?unit=x",
+                400,
+                "Failed to deserialize query string",
+            ),
+            ("api/weights", 400, "give the unit"),
+        ] {
+            let (got, body) = request(client.get(format!("{url}{path}"))).await;
+            assert_eq!(got, status, "{path}: {body}");
+            assert!(
+                body["error"].as_str().unwrap().starts_with(error),
+                "{path}: {body}"
+            );
+        }
+        expected
+    });
+
+    let before = server.rss_kib();
+    let digits_ = Arc::new(digits_);
+    let expected = Arc::new(expected);
+    let wrong = runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let clients: Vec<_> = (0..8)
+            .map(|c| {
+                let (client, url, digits_, expected) = (
+                    client.clone(),
+                    url.clone(),
+                    digits_.clone(),
+                    expected.clone(),
+                );
+                tokio::spawn(async move {
+                    let bad = bad_requests(&digits_[0].1);
+                    let mut wrong = Vec::new();
+                    for i in 0..125 {
+                        let n = c * 125 + i;
+                        if n % 5 == 0 {
+                            let k = n % digits_.len();
+                            let (status, reading) =
+                                post_image(&client, &url, "", "image/png", digits_[k].1.clone())
+                                    .await;
+                            if status != 200 || reading["digit"].as_u64() != Some(expected[k]) {
+                                wrong.push(format!("good request {n}: {status} {reading}"));
+                            }
+                        } else {
+                            let b = &bad[n % bad.len()];
+                            let (status, _) =
+                                post_image(&client, &url, b.query, b.content_type, b.body.clone())
+                                    .await;
+                            if status != b.status {
+                                wrong.push(format!("{} got {status}", b.name));
+                            }
+                        }
+                    }
+                    wrong
+                })
+            })
+            .collect();
+        let mut wrong = Vec::new();
+        for client in clients {
+            wrong.extend(client.await.unwrap());
+        }
+        wrong
+    });
+    assert!(wrong.is_empty(), "{wrong:?}");
+    let after = server.rss_kib();
+    eprintln!("serve RSS: {before} KiB before 1,000 mixed requests, {after} KiB after");
+    assert!(
+        after < before + 64 * 1024,
+        "RSS grew from {before} to {after} KiB"
+    );
+}
+
+/// 64 clients at once, 200 requests each, on 127.0.0.1: no failures, every digit right.
+#[test]
+fn sixty_four_clients_at_once_see_no_failures() {
+    let Some(mnist) = real_mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = trained_nielsen(&mnist, tmp.path());
+    let server = Server::start(&[&model], &[]);
+    let url = server.url.clone();
+    let digits_ = Arc::new(drawn_test_digits(&mnist, 8));
+    let failures = runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let mut expected = Vec::new();
+        for (_, bytes) in digits_.iter() {
+            let (_, reading) = post_image(&client, &url, "", "image/png", bytes.clone()).await;
+            expected.push(reading["digit"].as_u64().unwrap());
+        }
+        let expected = Arc::new(expected);
+        let clients: Vec<_> = (0..64)
+            .map(|c| {
+                let (client, url, digits_, expected) = (
+                    client.clone(),
+                    url.clone(),
+                    digits_.clone(),
+                    expected.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut failures = 0;
+                    for i in 0..200 {
+                        let k = (c + i) % digits_.len();
+                        let (status, reading) =
+                            post_image(&client, &url, "", "image/png", digits_[k].1.clone()).await;
+                        failures += usize::from(
+                            status != 200 || reading["digit"].as_u64() != Some(expected[k]),
+                        );
+                    }
+                    failures
+                })
+            })
+            .collect();
+        let mut failures = 0;
+        for client in clients {
+            failures += client.await.unwrap();
+        }
+        failures
+    });
+    assert_eq!(failures, 0, "{failures} of 12,800 requests failed");
+}
+
+/// Where the run's MNIST folder has gone, the server starts, says why random digits are off,
+/// answers `/api/test-digit` with 503 and reads drawings all the same. A `--data-dir` given
+/// and wrong is an error.
+#[test]
+fn without_mnist_random_digits_are_off_and_the_rest_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, _) = train_synthetic(tmp.path(), "run", &["--epochs", "1"]);
+    std::fs::remove_dir_all(tmp.path().join("data")).unwrap();
+    let server = Server::start(&[&run], &[]);
+    let url = server.url.clone();
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let (status, body) = request(client.get(format!("{url}api/test-digit"))).await;
+        assert_eq!(status, 503);
+        assert_eq!(
+            body["error"],
+            "no MNIST test set: start serve with --data-dir DIR"
+        );
+        let stroke = GrayImage::from_fn(60, 90, |x, y| {
+            image::Luma([if (25..35).contains(&x) && (10..80).contains(&y) {
+                0
+            } else {
+                255
+            }])
+        });
+        let (status, reading) = post_image(
+            &client,
+            &url,
+            "",
+            "image/png",
+            png(&DynamicImage::ImageLuma8(stroke)),
+        )
+        .await;
+        assert_eq!(status, 200, "{reading}");
+    });
+    drop(server);
+
+    let missing = tmp.path().join("data");
+    let error = clean_error(&digits(&[
+        "serve",
+        "--model",
+        run.to_str().unwrap(),
+        "--addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        missing.to_str().unwrap(),
+    ]));
+    assert!(error.starts_with("error: data folder "), "{error}");
+}
+
+/// A model that is not there, and an address in use: one-line errors, before listening.
+#[test]
+fn serve_refuses_to_start_with_a_clear_error() {
+    let missing = clean_error(&digits(&[
+        "serve",
+        "--model",
+        "no/such/run",
+        "--addr",
+        "127.0.0.1:0",
+    ]));
+    assert_eq!(missing.trim_end(), "error: no/such/run does not exist");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, _) = train_synthetic(tmp.path(), "run", &["--epochs", "1"]);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let busy = clean_error(&digits(&[
+        "serve",
+        "--model",
+        run.to_str().unwrap(),
+        "--addr",
+        &address,
+        "--data-dir",
+        tmp.path().join("data").to_str().unwrap(),
+    ]));
+    assert!(
+        busy.starts_with(&format!("error: cannot listen on {address}: ")),
+        "{busy}"
+    );
+}
