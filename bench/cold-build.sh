@@ -39,7 +39,7 @@ second=$((SECONDS - started))
 cp "$(ls -t "$CARGO_TARGET_DIR"/cargo-timings/*.html | head -1)" "$out/second-timings.html"
 
 # Cargo prints "Compiling <crate>" for each crate it builds; after the two commands there must be none.
-recompiled() { "$@" 2>&1 | grep -E '^\s+Compiling' | sed 's/^ *Compiling //' | tr '\n' ' '; }
+recompiled() { { "$@" 2>&1 | grep -E '^\s+Compiling' || true; } | sed 's/^ *Compiling //' | tr '\n' ' '; }
 build_again=$(recompiled cargo build --release)
 examples_again=$(recompiled cargo build --release --examples)
 

@@ -46,7 +46,7 @@ fn probabilities_of(scores: Tensor<2>, output: Output) -> Vec<[f32; NUM_CLASSES]
 }
 
 /// What the network makes of one image, layer by layer.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Reading {
     /// The most probable digit.
     pub digit: usize,
