@@ -288,14 +288,18 @@ fn predict_png(model: &Path, png: &[u8], dir: &Path, name: &str) -> String {
 }
 
 /// Draws a "1" and a "0" with the mouse; each reading matches `digits predict` on the canvas's
-/// PNG. Clicks a hidden unit and sees its weights; loads a random test digit with its label;
-/// Escape clears; at phone width nothing overflows sideways.
+/// PNG, with either model of the menu. Clicks a hidden unit and sees its weights; loads a random
+/// test digit with its label; Escape clears; at phone width nothing overflows sideways.
 #[test]
 fn the_page_reads_a_digit_drawn_in_chromium() {
     let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let model = trained_two_layer_net(&mnist, tmp.path());
-    let server = Server::start(&[&model], &["--data-dir", mnist.to_str().unwrap()]);
+    let nielsen = trained_nielsen(&mnist, tmp.path());
+    let server = Server::start(
+        &[&model, &nielsen],
+        &["--data-dir", mnist.to_str().unwrap()],
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let browser = match Browser::start().await {
@@ -330,6 +334,16 @@ fn the_page_reads_a_digit_drawn_in_chromium() {
         let read = browser.settled_digit().await;
         let from_cli = predict_png(&model, &browser.pad_png().await, tmp.path(), "zero.png");
         assert_eq!(read, from_cli, "the page and predict disagree on the drawn 0");
+
+        // The other model reads the same drawing, with its 30 hidden units.
+        browser.click("#model option[value='nielsen']").await;
+        browser.wait_for("document.querySelectorAll('#layers button.unit').length === 30").await;
+        let read = browser.settled_digit().await;
+        let from_cli = predict_png(&nielsen, &browser.pad_png().await, tmp.path(), "zero-nielsen.png");
+        assert_eq!(read, from_cli, "nielsen: the page and predict disagree on the drawn 0");
+        browser.click("#model option[value='two-layer-net']").await;
+        browser.wait_for("document.querySelectorAll('#layers button.unit').length === 50").await;
+        browser.settled_digit().await;
 
         // A hidden unit's incoming weights.
         browser.click("#layers button.unit:nth-of-type(4)").await;

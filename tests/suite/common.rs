@@ -249,3 +249,15 @@ pub fn trained_two_layer_net(mnist: &Path, dir: &Path) -> PathBuf {
     succeeded(&output);
     run
 }
+
+/// A small nielsen network (one epoch of smoke.toml), in `dir/nielsen`.
+pub fn trained_nielsen(mnist: &Path, dir: &Path) -> PathBuf {
+    let run = dir.join("nielsen");
+    succeeded(&train_run(
+        Path::new("configs/smoke.toml"),
+        mnist,
+        &run,
+        &["--epochs", "1"],
+    ));
+    run
+}
