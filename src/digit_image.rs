@@ -31,8 +31,10 @@ pub struct ImageError {
 /// 784 pixels in [0, 1], row by row, ink bright: what the network reads.
 pub type Pixels = [f32; IMAGE_PIXELS];
 
-/// The most pixels per side an image may have. A header that claims more (a decompression bomb:
-/// a few bytes that say 50,000 × 50,000) is refused before anything is allocated.
+/// The most pixels per side a file given to `predict` may have. A header that claims more (a
+/// decompression bomb: a few bytes that say 50,000 × 50,000) is refused before anything is
+/// allocated. Preparing an image holds about 15 bytes per pixel (the decoded pixels, their grey
+/// levels and alpha as f32, and the ink): about 1 GB at this size.
 pub const MAX_SIDE: u32 = 8192;
 
 /// Reads an image file (PNG, JPEG, ...) and prepares it as an MNIST digit.
@@ -42,12 +44,13 @@ pub fn load(path: &Path) -> Result<Pixels, ImageError> {
         problem,
     };
     let bytes = std::fs::read(path).map_err(|e| error(format!("cannot read: {e}")))?;
-    from_bytes(&bytes).map_err(error)
+    from_bytes(&bytes, MAX_SIDE).map_err(error)
 }
 
 /// Decodes an image (PNG, JPEG, ...) from its bytes and prepares it as an MNIST digit: what
-/// `predict` does with a file and `serve` with a request.
-pub fn from_bytes(bytes: &[u8]) -> Result<Pixels, String> {
+/// `predict` does with a file and `serve` with a request. An image wider or taller than
+/// `max_side` is refused from its header.
+pub fn from_bytes(bytes: &[u8], max_side: u32) -> Result<Pixels, String> {
     let reader = |limits: Limits| {
         let mut reader = image::ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
@@ -59,15 +62,15 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Pixels, String> {
     let (width, height) = reader(Limits::no_limits())?
         .into_dimensions()
         .map_err(|e| format!("not an image it can read: {e}"))?;
-    if width > MAX_SIDE || height > MAX_SIDE {
+    if width > max_side || height > max_side {
         return Err(format!(
-            "the image is {width}×{height}: larger than {MAX_SIDE}×{MAX_SIDE}, the most it reads"
+            "the image is {width}×{height}: larger than {max_side}×{max_side}, the most it reads"
         ));
     }
     // The decoder enforces the same bound while it reads.
     let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_image_width = Some(max_side);
+    limits.max_image_height = Some(max_side);
     let image = reader(limits)?
         .decode()
         .map_err(|e| format!("not an image it can read: {e}"))?;

@@ -48,6 +48,11 @@ use crate::trained::Trained;
 /// The largest request body `POST /api/predict` reads: 4 MiB, room for a phone photo.
 pub const MAX_BODY: usize = 4 << 20;
 
+/// The most pixels per side of an image `POST /api/predict` reads: a 12-megapixel phone photo
+/// (4032 × 3024) fits. Half `predict`'s limit, since a few KiB of PNG can claim this size and
+/// preparing it takes about 250 MB for as long as the request lasts.
+pub const MAX_SIDE: u32 = 4096;
+
 /// How much of a body over [`MAX_BODY`] is read and dropped before the connection is closed.
 const MAX_DRAINED: usize = 64 << 20;
 
@@ -183,7 +188,7 @@ impl App {
     /// Reads an image's bytes as a digit with the model `name` (the first when `None`).
     pub fn predict(&self, name: Option<&str>, image: &[u8]) -> Result<Prediction, ApiError> {
         let served = self.model(name)?;
-        let pixels = digit_image::from_bytes(image).map_err(ApiError::bad_request)?;
+        let pixels = digit_image::from_bytes(image, MAX_SIDE).map_err(ApiError::bad_request)?;
         let input = Tensor::from_data(
             TensorData::new(pixels.to_vec(), [1, IMAGE_PIXELS]),
             &self.device,

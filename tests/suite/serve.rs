@@ -364,7 +364,7 @@ fn bad_requests(good_png: &[u8]) -> Vec<Bad> {
             "image/png",
             png_claiming(50_000, 50_000),
             400,
-            "the image is 50000×50000: larger than 8192×8192, the most it reads",
+            "the image is 50000×50000: larger than 4096×4096, the most it reads",
         ),
         bad(
             "wrong content type",
