@@ -45,7 +45,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let device = Devices::select(BackendName::Auto, None)?.eval;
     let app = App::new(std::slice::from_ref(&args.model), &device)?;
-    let files = MnistFiles::open(args.data_dir.as_deref().or(app.data_dir()))?;
+    let files = MnistFiles::open(args.data_dir.as_deref().or(app.data().dir.as_deref()))?;
 
     let (ready, url) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -170,15 +170,15 @@ where
     Ok(())
 }
 
-/// A misclassified digit: its pixels in [0, 1], its label and the prediction.
+/// A misclassified image: its pixels in [0, 1], its class and the prediction.
 #[derive(Debug, Clone)]
 pub struct Mistake {
     /// 28×28 pixels, row by row.
     pub pixels: Vec<f32>,
-    /// The true digit.
-    pub label: usize,
-    /// What the model said.
-    pub predicted: usize,
+    /// The true class's name.
+    pub label: String,
+    /// The name of the class the model said.
+    pub predicted: String,
 }
 
 /// Writes a PNG grid of `mistakes`, ten to a row, each captioned `true → predicted`.
@@ -213,10 +213,22 @@ pub fn draw_mistakes(mistakes: &[Mistake], path: &Path) -> anyhow::Result<()> {
                     RGBColor(shade, shade, shade).filled(),
                 ))?;
             }
+            // Digits fit at 17 px; longer class names are shortened to fit the cell at 12.
+            let caption = format!("{} → {}", mistake.label, mistake.predicted);
+            let (caption, x, size) = if caption.chars().count() <= 7 {
+                (caption, 18, 17)
+            } else {
+                let short = |name: &str| match name.char_indices().nth(5) {
+                    Some((end, _)) => format!("{}…", &name[..end]),
+                    None => name.to_string(),
+                };
+                let caption = format!("{} → {}", short(&mistake.label), short(&mistake.predicted));
+                (caption, 0, 12)
+            };
             root.draw(&Text::new(
-                format!("{} → {}", mistake.label, mistake.predicted),
-                (x0 as i32 + 18, (y0 + IMAGE_SIDE as u32 * SCALE + 3) as i32),
-                ("sans-serif", 17).into_font().color(&RED),
+                caption,
+                (x0 as i32 + x, (y0 + IMAGE_SIDE as u32 * SCALE + 3) as i32),
+                ("sans-serif", size).into_font().color(&RED),
             ))?;
         }
         root.present()?;

@@ -28,6 +28,8 @@ use crate::model::Mlp;
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
 /// The model, a Burn record.
 pub const MODEL_FILE: &str = "model.bpk";
+/// A run folder's resolved config.
+pub const CONFIG_FILE: &str = "config.toml";
 /// The optimizer state, a Burn optimizer record.
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const STATE_FILE: &str = "state.toml";

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendName;
-use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
+use crate::data::IMAGE_PIXELS;
 
 /// A whole run: what [`crate::training::Learner`] needs to train one network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -262,33 +262,103 @@ pub struct TrainingConfig {
     /// epochs. The best checkpoint is kept. Unset: train every epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patience: Option<usize>,
+    /// Fine-tuning: start from the weights of this run folder or checkpoint instead of drawing
+    /// them. Its layer sizes must be these; with another number of classes, its hidden layers
+    /// are kept and the last layer is drawn afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
-/// Where the MNIST files come from, and the validation split.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Where the examples come from: MNIST's IDX files or a folder of images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataFormat {
+    /// The four MNIST IDX files (Fashion-MNIST's have the same form).
+    #[default]
+    Mnist,
+    /// A folder with one subfolder of PNG or JPEG images per class (see [`crate::image_folder`]).
+    Images,
+}
+
+/// Where the examples come from, and how they are split.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// A folder with the four MNIST IDX files, gzipped or not. Unset: burn-dataset's cache,
-    /// downloaded on first use.
+    /// `"mnist"` (the default) or `"images"`.
+    #[serde(default)]
+    pub format: DataFormat,
+    /// `mnist`: a folder with the four MNIST IDX files, gzipped or not; unset, burn-dataset's
+    /// cache, downloaded on first use. `images`: the folder of class subfolders (required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
-    /// Examples held out from the end of the training file for validation (network.py: 10,000).
-    #[serde(default = "default_validation_size")]
-    pub validation_size: usize,
+    /// `mnist`: examples held out from the end of the training file for validation; unset,
+    /// network.py's 10,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_size: Option<usize>,
+    /// `images`: the share of the images (of `train/`, where the folder has `train/` and
+    /// `test/`) held out for validation; unset, 0.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_fraction: Option<f64>,
+    /// `images` without `train/` and `test/` subfolders: the share held out for test; unset,
+    /// 0.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
+    /// `images`: seeds the function of each file's path that assigns it to a split; unset, 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
     /// Train on only the first this many training examples, e.g. to provoke overfitting.
-    /// Unset: every example not held out for validation.
+    /// Unset: every example not held out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_limit: Option<usize>,
-}
-
-fn default_validation_size() -> usize {
-    10_000
+    /// The class names, in label order. A run records those of its folder here; set by hand,
+    /// they must be the folder's. Unset for MNIST, whose classes are the digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
 }
 
 impl DataConfig {
-    /// How many examples a run trains on, given the training file's size.
-    pub fn train_size(&self, train_file: usize) -> usize {
-        let available = train_file.saturating_sub(self.validation_size);
+    /// `[data] validation_size`, or 10,000.
+    pub fn validation_size(&self) -> usize {
+        self.validation_size.unwrap_or(10_000)
+    }
+
+    /// `[data] validation_fraction`, or 0.1.
+    pub fn validation_fraction(&self) -> f64 {
+        self.validation_fraction.unwrap_or(0.1)
+    }
+
+    /// `[data] test_fraction`, or 0.1.
+    pub fn test_fraction(&self) -> f64 {
+        self.test_fraction.unwrap_or(0.1)
+    }
+
+    /// `[data] split_seed`, or 0.
+    pub fn split_seed(&self) -> u64 {
+        self.split_seed.unwrap_or(0)
+    }
+
+    /// The same with the defaults of its format written out, so that an unset key and its
+    /// default compare equal.
+    pub fn resolved(&self) -> Self {
+        let mut data = self.clone();
+        match data.format {
+            DataFormat::Mnist => data.validation_size = Some(self.validation_size()),
+            DataFormat::Images => {
+                data.validation_fraction = Some(self.validation_fraction());
+                data.test_fraction = Some(self.test_fraction());
+                data.split_seed = Some(self.split_seed());
+            }
+        }
+        data
+    }
+
+    /// How many examples a run trains on, given the `pool` it draws them from: MNIST's training
+    /// file, less validation; or a folder's training split.
+    pub fn train_size(&self, pool: usize) -> usize {
+        let available = match self.format {
+            DataFormat::Mnist => pool.saturating_sub(self.validation_size()),
+            DataFormat::Images => pool,
+        };
         self.train_limit
             .map_or(available, |limit| limit.min(available))
     }
@@ -300,16 +370,6 @@ fn is_zero(value: &f64) -> bool {
 
 fn is_false(value: &bool) -> bool {
     !value
-}
-
-impl Default for DataConfig {
-    fn default() -> Self {
-        Self {
-            dir: None,
-            validation_size: default_validation_size(),
-            train_limit: None,
-        }
-    }
 }
 
 /// Where the run's files are written.
@@ -407,6 +467,14 @@ impl RunConfig {
         })
     }
 
+    /// The class names, in label order: those recorded in `[data] classes`, else the digits
+    /// `"0"`, `"1"`, ... for each output of the network.
+    pub fn class_names(&self) -> Vec<String> {
+        self.data.classes.clone().unwrap_or_else(|| {
+            crate::data::digit_names(self.model.sizes.last().copied().unwrap_or_default())
+        })
+    }
+
     /// The output the last layer produces: the configured one, or the one the cost implies.
     pub fn output(&self) -> Output {
         self.model.output.unwrap_or(match self.loss.cost {
@@ -417,9 +485,15 @@ impl RunConfig {
 
     /// Checks the values a run depends on; `source_name` labels the errors (the file name).
     ///
-    /// `train_size` is the number of examples in the training file, so that the batch and the
-    /// validation split can be checked against it.
-    pub fn validate(&self, source_name: &str, train_size: usize) -> Result<(), ConfigError> {
+    /// `pool` is what the training examples are drawn from (MNIST's training file, or a
+    /// folder's training split) and `classes` the number of classes in the data, so that the
+    /// network, the batch and the validation split can be checked against them.
+    pub fn validate(
+        &self,
+        source_name: &str,
+        pool: usize,
+        classes: usize,
+    ) -> Result<(), ConfigError> {
         let invalid = |key: &'static str, message: String| ConfigError::Invalid {
             source_name: source_name.to_string(),
             key,
@@ -442,10 +516,10 @@ impl RunConfig {
             ));
         }
         let last = sizes[sizes.len() - 1];
-        if last != NUM_CLASSES {
+        if last != classes {
             return Err(invalid(
                 "[model] sizes",
-                format!("the last size must be the data's {NUM_CLASSES} classes, got {last}"),
+                format!("the last size must be the data's {classes} classes, got {last}"),
             ));
         }
         if let Some(std) = self.model.init_std {
@@ -498,18 +572,91 @@ impl RunConfig {
                 "expected at least 1 checkpoint to keep, got 0".into(),
             ));
         }
-        let validation = self.data.validation_size;
-        if validation == 0 || validation >= train_size {
+        self.validate_data(&invalid, pool)?;
+        let batch = self.training.batch_size;
+        let train = self.data.train_size(pool);
+        if batch == 0 || batch > train {
             return Err(invalid(
-                "[data] validation_size",
-                format!(
-                    "expected between 1 and {} (the training file holds {train_size} examples), got {validation}",
-                    train_size.saturating_sub(1)
-                ),
+                "[training] batch_size",
+                format!("expected between 1 and the {train} training examples, got {batch}"),
             ));
         }
-        let available = train_size - validation;
-        if let Some(limit) = self.data.train_limit
+        Ok(())
+    }
+
+    /// `[data]`: each key belongs to a format, and the held-out part leaves examples to train on.
+    fn validate_data(
+        &self,
+        invalid: &dyn Fn(&'static str, String) -> ConfigError,
+        pool: usize,
+    ) -> Result<(), ConfigError> {
+        let d = &self.data;
+        let belongs = |key: &'static str, set: bool, owner: DataFormat| {
+            if set && d.format != owner {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "only used with format = \"{owner}\", but format is \"{}\"",
+                        d.format
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        use DataFormat::*;
+        belongs("[data] validation_size", d.validation_size.is_some(), Mnist)?;
+        belongs(
+            "[data] validation_fraction",
+            d.validation_fraction.is_some(),
+            Images,
+        )?;
+        belongs("[data] test_fraction", d.test_fraction.is_some(), Images)?;
+        belongs("[data] split_seed", d.split_seed.is_some(), Images)?;
+        let available = match d.format {
+            Mnist => {
+                let validation = d.validation_size();
+                if validation == 0 || validation >= pool {
+                    return Err(invalid(
+                        "[data] validation_size",
+                        format!(
+                            "expected between 1 and {} (the training file holds {pool} examples), got {validation}",
+                            pool.saturating_sub(1)
+                        ),
+                    ));
+                }
+                pool - validation
+            }
+            Images => {
+                if d.dir.is_none() {
+                    return Err(invalid(
+                        "[data] dir",
+                        "format = \"images\" needs the folder of class subfolders".into(),
+                    ));
+                }
+                let (validation, test) = (d.validation_fraction(), d.test_fraction());
+                for (key, value) in [
+                    ("[data] validation_fraction", validation),
+                    ("[data] test_fraction", test),
+                ] {
+                    if !(value > 0.0 && value < 1.0) {
+                        return Err(invalid(
+                            key,
+                            format!("expected a share in (0, 1), got {value}"),
+                        ));
+                    }
+                }
+                if validation + test >= 1.0 {
+                    return Err(invalid(
+                        "[data] test_fraction",
+                        format!(
+                            "validation_fraction {validation} and test_fraction {test} leave nothing to train on"
+                        ),
+                    ));
+                }
+                pool
+            }
+        };
+        if let Some(limit) = d.train_limit
             && (limit == 0 || limit > available)
         {
             return Err(invalid(
@@ -517,14 +664,6 @@ impl RunConfig {
                 format!(
                     "expected between 1 and the {available} examples not held out for validation, got {limit}"
                 ),
-            ));
-        }
-        let batch = self.training.batch_size;
-        let train = self.data.train_size(train_size);
-        if batch == 0 || batch > train {
-            return Err(invalid(
-                "[training] batch_size",
-                format!("expected between 1 and the {train} training examples, got {batch}"),
             ));
         }
         Ok(())
@@ -696,6 +835,9 @@ impl RunConfig {
             config.training.patience = None;
             config.training.backend = BackendName::Auto;
             config.data.dir = None;
+            // Recorded from the folder by the run; a resumed run checks them against it.
+            config.data.classes = None;
+            config.data = config.data.resolved();
             config.output = OutputConfig::default();
             toml::Value::try_from(config).expect("a RunConfig is TOML")
         };
@@ -750,6 +892,9 @@ impl RunConfig {
         if let Some(limit) = self.data.train_limit {
             schedule += &format!(", first {limit} training examples");
         }
+        if let Some(run) = &t.init_from {
+            schedule += &format!(", starting from {}", run.display());
+        }
         format!(
             "{model}; {cost}; {optimizer}, batch {}; {schedule}",
             t.batch_size
@@ -760,6 +905,9 @@ impl RunConfig {
     pub fn to_toml(&self) -> String {
         let mut resolved = self.clone();
         resolved.model.output = Some(self.output());
+        if self.data.format == DataFormat::Mnist {
+            resolved.data.validation_size = Some(self.data.validation_size());
+        }
         toml::to_string_pretty(&resolved).expect("a RunConfig always serialises to TOML")
     }
 }
@@ -775,7 +923,15 @@ macro_rules! display_as_toml {
         }
     )*};
 }
-display_as_toml!(Activation, Output, Init, Cost, OptimizerName, Schedule);
+display_as_toml!(
+    Activation,
+    Output,
+    Init,
+    Cost,
+    OptimizerName,
+    Schedule,
+    DataFormat
+);
 
 /// The first path where two TOML values differ, with both values (`none` where one is absent).
 fn first_difference(
@@ -851,7 +1007,7 @@ seed = 1
         let mut config = parse(NIELSEN).unwrap();
         edit(&mut config);
         config
-            .validate("test.toml", 60_000)
+            .validate("test.toml", 60_000, 10)
             .unwrap_err()
             .to_string()
     }
@@ -861,8 +1017,8 @@ seed = 1
         let config = parse(NIELSEN).unwrap();
         assert_eq!(config.model.sizes, vec![784, 30, 10]);
         assert_eq!(config.output(), Output::Sigmoid);
-        assert_eq!(config.data.validation_size, 10_000);
-        config.validate("test.toml", 60_000).unwrap();
+        assert_eq!(config.data.validation_size(), 10_000);
+        config.validate("test.toml", 60_000, 10).unwrap();
     }
 
     #[test]
@@ -970,7 +1126,7 @@ seed = 1
         let text = NIELSEN.replace(find, replace);
         match parse(&text) {
             Ok(config) => config
-                .validate("test.toml", 60_000)
+                .validate("test.toml", 60_000, 10)
                 .unwrap_err()
                 .to_string(),
             Err(e) => e.to_string(),
@@ -1137,7 +1293,7 @@ seed = 1
                 });
             let message = match parse(&text) {
                 Ok(config) => config
-                    .validate("test.toml", 60_000)
+                    .validate("test.toml", 60_000, 10)
                     .unwrap_err()
                     .to_string(),
                 Err(e) => e.to_string(),

@@ -23,6 +23,11 @@ pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
 /// Digits 0 to 9.
 pub const NUM_CLASSES: usize = 10;
 
+/// `"0"`, `"1"`, ...: the names of classes that have none of their own, as MNIST's digits.
+pub fn digit_names(classes: usize) -> Vec<String> {
+    (0..classes).map(|c| c.to_string()).collect()
+}
+
 /// The four MNIST files, by their official names (a `.gz` suffix is also accepted).
 pub const MNIST_FILES: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS];
 const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
@@ -275,18 +280,18 @@ pub struct MnistBatch {
 
 impl MnistBatch {
     /// `labels.len()` examples on `device` from their pixels (already scaled to [0, 1], image
-    /// after image) and digits; the one-hot targets are made here.
-    pub fn new(pixels: Vec<f32>, labels: &[u8], device: &Device) -> Self {
+    /// after image) and classes, out of `classes`; the one-hot targets are made here.
+    pub fn new(pixels: Vec<f32>, labels: &[u8], classes: usize, device: &Device) -> Self {
         let n = labels.len();
-        let mut targets = vec![0f32; n * NUM_CLASSES];
+        let mut targets = vec![0f32; n * classes];
         for (i, &label) in labels.iter().enumerate() {
-            targets[i * NUM_CLASSES + usize::from(label)] = 1.0;
+            targets[i * classes + usize::from(label)] = 1.0;
         }
         let labels: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
         Self {
             images: Tensor::from_data(TensorData::new(pixels, [n, IMAGE_PIXELS]), device),
             labels: Tensor::from_data(TensorData::new(labels, [n]), device),
-            targets: Tensor::from_data(TensorData::new(targets, [n, NUM_CLASSES]), device),
+            targets: Tensor::from_data(TensorData::new(targets, [n, classes]), device),
         }
     }
 
@@ -320,24 +325,25 @@ impl MnistBatch {
     }
 }
 
-/// Examples in host memory: pixels scaled to [0, 1], one image after another, and their digits.
+/// Examples in host memory: pixels scaled to [0, 1], one image after another, their classes,
+/// and how many classes there are.
 ///
 /// A training split stays here and reaches the device a part at a time ([`Examples::gather`]):
 /// a GPU allocates no buffer larger than a part, where the whole split (157 MB for 50,000
 /// images) would exceed what many devices allow in one buffer (128 MiB under lavapipe).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Examples {
     pixels: Vec<f32>,
     labels: Vec<u8>,
+    classes: usize,
 }
 
+/// MNIST's items: the ten digits.
 impl FromIterator<MnistItem> for Examples {
     fn from_iter<I: IntoIterator<Item = MnistItem>>(items: I) -> Self {
         let items = items.into_iter();
-        let mut examples = Self {
-            pixels: Vec::with_capacity(items.size_hint().0 * IMAGE_PIXELS),
-            labels: Vec::with_capacity(items.size_hint().0),
-        };
+        let mut examples = Self::empty(NUM_CLASSES);
+        examples.pixels.reserve(items.size_hint().0 * IMAGE_PIXELS);
         for item in items {
             let pixels = item.image.iter().flatten().map(|p| p / 255.0);
             examples.pixels.extend(pixels);
@@ -348,6 +354,38 @@ impl FromIterator<MnistItem> for Examples {
 }
 
 impl Examples {
+    /// No examples yet, of `classes` classes.
+    pub fn empty(classes: usize) -> Self {
+        Self {
+            pixels: Vec::new(),
+            labels: Vec::new(),
+            classes,
+        }
+    }
+
+    /// Adds one example: its pixels in [0, 1] and its class (below the number of classes).
+    pub fn push(&mut self, pixels: &[f32; IMAGE_PIXELS], label: u8) {
+        debug_assert!(usize::from(label) < self.classes);
+        self.pixels.extend_from_slice(pixels);
+        self.labels.push(label);
+    }
+
+    /// The first `n` examples only.
+    pub fn truncate(&mut self, n: usize) {
+        self.labels.truncate(n);
+        self.pixels.truncate(n * IMAGE_PIXELS);
+    }
+
+    /// The classes of the examples, in order.
+    pub fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+
+    /// Example `index`'s pixels.
+    pub fn pixels(&self, index: usize) -> &[f32] {
+        &self.pixels[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS]
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -365,12 +403,12 @@ impl Examples {
             pixels.extend_from_slice(&self.pixels[row * IMAGE_PIXELS..(row + 1) * IMAGE_PIXELS]);
         }
         let labels: Vec<u8> = rows.iter().map(|&row| self.labels[row]).collect();
-        MnistBatch::new(pixels, &labels, device)
+        MnistBatch::new(pixels, &labels, self.classes, device)
     }
 
     /// All the examples, in order, moved onto `device` as one batch.
     pub fn into_batch(self, device: &Device) -> MnistBatch {
-        MnistBatch::new(self.pixels, &self.labels, device)
+        MnistBatch::new(self.pixels, &self.labels, self.classes, device)
     }
 
     /// The examples in order, as batches of at most `size` on `device`.
@@ -417,7 +455,7 @@ impl MnistFiles {
     /// train the ones before (the first `train_limit` of them, if set), test the test file.
     /// `device` is a device without autodiff (see [`MnistSplits`]).
     pub fn splits(&self, data: &DataConfig, device: &Device) -> MnistSplits {
-        let validation_start = self.train.len() - data.validation_size;
+        let validation_start = self.train.len() - data.validation_size();
         MnistSplits {
             train: examples(self.train.as_ref(), 0..data.train_size(self.train.len())),
             validation: examples(self.train.as_ref(), validation_start..self.train.len())
@@ -434,7 +472,12 @@ impl MnistFiles {
 
     /// The official test set alone.
     pub fn test_split(&self, device: &Device) -> MnistBatch {
-        examples(self.test.as_ref(), 0..self.test.len()).into_batch(device)
+        self.test_examples().into_batch(device)
+    }
+
+    /// The official test set, in host memory.
+    pub fn test_examples(&self) -> Examples {
+        examples(self.test.as_ref(), 0..self.test.len())
     }
 }
 

@@ -1,5 +1,6 @@
-//! What `digits data info` reports: where MNIST comes from, how it splits, how its classes are
-//! spread, and whether its files are the official ones.
+//! What `digits data info` reports: where the data comes from, how it splits and how its
+//! classes are spread; for MNIST, whether its files are the official ones; for a folder of
+//! images, the files skipped and why.
 
 use std::fmt::Write as _;
 use std::io::Read;
@@ -7,8 +8,10 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::config::DataConfig;
 use crate::data::{MNIST_FILES, MnistFiles, NUM_CLASSES};
 use crate::idx;
+use crate::image_folder::{ImageFolder, Layout};
 
 /// SHA-256 of the uncompressed official MNIST files, so that gzipped and plain copies compare
 /// alike. Computed from copies whose gzipped MD5s match the official ones; no reference is
@@ -79,6 +82,73 @@ pub fn report(dir: Option<&Path>, validation_size: usize) -> anyhow::Result<Stri
             path.display(),
             &sha[..16]
         )?;
+    }
+    Ok(out.trim_end().to_string())
+}
+
+/// A report on the folder of images `data` describes: its classes, their counts per split, and
+/// each file skipped, with the reason.
+pub fn report_images(data: &DataConfig) -> anyhow::Result<String> {
+    let folder = ImageFolder::open(data, true)?;
+    let mut out = String::new();
+    writeln!(
+        out,
+        "Source: {} (a folder of images)",
+        folder.root.display()
+    )?;
+    let how = match folder.layout {
+        Layout::TrainTest => format!(
+            "train/ and test/ as given; validation is {} of train/, drawn by path (split_seed {})",
+            data.validation_fraction(),
+            data.split_seed()
+        ),
+        Layout::ByPath => format!(
+            "drawn by path (split_seed {}): test {}, validation {}",
+            data.split_seed(),
+            data.test_fraction(),
+            data.validation_fraction()
+        ),
+    };
+    writeln!(
+        out,
+        "Splits: train {}, validation {}, test {}; {how}",
+        folder.train.len(),
+        folder.validation.len(),
+        folder.test.len()
+    )?;
+    writeln!(out, "Classes: {}", folder.classes.len())?;
+    let width = folder
+        .classes
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    writeln!(
+        out,
+        "  {:width$}  {:>7} {:>10} {:>7}",
+        "class", "train", "validation", "test"
+    )?;
+    let [train, validation, test] = folder.counts();
+    for (i, name) in folder.classes.iter().enumerate() {
+        writeln!(
+            out,
+            "  {name:width$}  {:>7} {:>10} {:>7}",
+            train[i], validation[i], test[i]
+        )?;
+    }
+    let load = &folder.load;
+    writeln!(
+        out,
+        "Read {} image files in {:.2} s, {} of them prepared before (cache {})",
+        load.files,
+        load.seconds,
+        load.cached,
+        load.cache.display()
+    )?;
+    writeln!(out, "Skipped: {} files", folder.skipped.len())?;
+    for skipped in &folder.skipped {
+        writeln!(out, "  {}: {}", skipped.path.display(), skipped.reason)?;
     }
     Ok(out.trim_end().to_string())
 }

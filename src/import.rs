@@ -16,10 +16,10 @@ use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::Device;
 use safetensors::{Dtype, SafeTensors};
 
+use crate::checkpoint::{CONFIG_FILE, MODEL_FILE};
 use crate::config::RunConfig;
 use crate::files::write_atomically;
 use crate::model::MlpConfig;
-use crate::run::{CONFIG_FILE, MODEL_FILE};
 
 /// How a file lays out a layer's weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -6,12 +6,12 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor};
 
 use crate::config::Output;
-use crate::data::{MnistBatch, NUM_CLASSES};
+use crate::data::MnistBatch;
 use crate::model::Mlp;
 
-/// The digit the model scores highest for each image: `[n, 784]` -> `[n]`.
+/// The class the model scores highest for each image: `[n, 784]` -> `[n]`.
 pub fn predict(model: &Mlp, images: Tensor<2>) -> Tensor<1, Int> {
-    // [n, 784] -> [n, 10] -> [n, 1] -> [n]
+    // [n, 784] -> [n, classes] -> [n, 1] -> [n]
     model.forward(images).argmax(1).squeeze_dim::<1>(1)
 }
 
@@ -24,14 +24,15 @@ pub fn correct(model: &Mlp, split: &MnistBatch) -> usize {
     usize::try_from(hits.into_scalar::<i64>()).expect("a count is not negative")
 }
 
-/// Each image's probability of each digit: `[n, 784]` -> `n × 10`. For logits this is their
-/// softmax; sigmoid activations, which need not sum to one, are divided by their sum.
-pub fn probabilities(model: &Mlp, output: Output, images: Tensor<2>) -> Vec<[f32; NUM_CLASSES]> {
+/// Each image's probability of each class: `[n, 784]` -> `n × classes`. For logits this is
+/// their softmax; sigmoid activations, which need not sum to one, are divided by their sum.
+pub fn probabilities(model: &Mlp, output: Output, images: Tensor<2>) -> Vec<Vec<f32>> {
     probabilities_of(model.forward(images), output)
 }
 
-/// [`probabilities`] from the network's output `scores` (`[n, 10]`).
-fn probabilities_of(scores: Tensor<2>, output: Output) -> Vec<[f32; NUM_CLASSES]> {
+/// [`probabilities`] from the network's output `scores` (`[n, classes]`).
+fn probabilities_of(scores: Tensor<2>, output: Output) -> Vec<Vec<f32>> {
+    let classes = scores.dims()[1];
     let probabilities = match output {
         Output::Logits => softmax(scores, 1),
         Output::Sigmoid => scores.clone() / scores.sum_dim(1),
@@ -40,30 +41,28 @@ fn probabilities_of(scores: Tensor<2>, output: Output) -> Vec<[f32; NUM_CLASSES]
         .into_data()
         .try_to_vec::<f32>()
         .expect("probabilities read back as f32")
-        .chunks_exact(NUM_CLASSES)
-        .map(|row| row.try_into().expect("10 classes"))
+        .chunks_exact(classes)
+        .map(<[f32]>::to_vec)
         .collect()
 }
 
 /// What the network makes of one image, layer by layer.
 #[derive(Debug, Clone)]
 pub struct Reading {
-    /// The most probable digit.
-    pub digit: usize,
-    /// The probability of each digit (see [`probabilities`]).
-    pub probabilities: [f32; NUM_CLASSES],
+    /// The most probable class.
+    pub class: usize,
+    /// The probability of each class (see [`probabilities`]).
+    pub probabilities: Vec<f32>,
     /// Each hidden layer's activations, input side first.
     pub hidden: Vec<Vec<f32>>,
 }
 
-/// Reads one image (`[1, 784]`): its digit, probabilities and hidden activations.
+/// Reads one image (`[1, 784]`): its class, probabilities and hidden activations.
 pub fn read(model: &Mlp, output: Output, image: Tensor<2>) -> Reading {
     let (hidden, scores) = model.forward_with_hidden(image);
-    let [probabilities] = probabilities_of(scores, output)[..] else {
-        panic!("one image gives one row of probabilities")
-    };
+    let probabilities = probabilities_of(scores, output).remove(0);
     Reading {
-        digit: ranked(&probabilities)[0].0,
+        class: ranked(&probabilities)[0].0,
         probabilities,
         hidden: hidden
             .into_iter()
@@ -77,35 +76,37 @@ pub fn read(model: &Mlp, output: Output, image: Tensor<2>) -> Reading {
     }
 }
 
-/// The digits ranked by probability, most likely first.
-pub fn ranked(probabilities: &[f32; NUM_CLASSES]) -> Vec<(usize, f32)> {
+/// The classes ranked by probability, most likely first.
+pub fn ranked(probabilities: &[f32]) -> Vec<(usize, f32)> {
     let mut ranked: Vec<(usize, f32)> = probabilities.iter().copied().enumerate().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     ranked
 }
 
-/// Counts of (true digit, predicted digit) over a set of examples.
+/// Counts of (true class, predicted class) over a set of examples.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfusionMatrix {
     /// `counts[true][predicted]`.
-    pub counts: [[usize; NUM_CLASSES]; NUM_CLASSES],
+    pub counts: Vec<Vec<usize>>,
+    /// The class names, in label order.
+    pub classes: Vec<String>,
 }
 
 impl ConfusionMatrix {
-    /// Classifies `split` with `model` and tallies the results.
-    pub fn of(model: &Mlp, split: &MnistBatch) -> Self {
+    /// Classifies `split` with `model` and tallies the results under the names `classes`.
+    pub fn of(model: &Mlp, split: &MnistBatch, classes: Vec<String>) -> Self {
         let as_vec = |t: Tensor<1, Int>| {
             t.into_data()
                 .try_to_vec_as::<i64>()
-                .expect("digits read back as integers")
+                .expect("classes read back as integers")
         };
         let predicted = as_vec(predict(model, split.images.clone()));
         let labels = as_vec(split.labels.clone());
-        let mut counts = [[0; NUM_CLASSES]; NUM_CLASSES];
+        let mut counts = vec![vec![0; classes.len()]; classes.len()];
         for (truth, guess) in labels.iter().zip(&predicted) {
             counts[*truth as usize][*guess as usize] += 1;
         }
-        Self { counts }
+        Self { counts, classes }
     }
 
     /// Examples counted.
@@ -115,19 +116,19 @@ impl ConfusionMatrix {
 
     /// Examples classified correctly.
     pub fn correct(&self) -> usize {
-        (0..NUM_CLASSES).map(|d| self.counts[d][d]).sum()
+        (0..self.counts.len()).map(|c| self.counts[c][c]).sum()
     }
 
-    /// Accuracy on the examples of each true digit (NaN for a digit with none).
-    pub fn per_class(&self) -> [f64; NUM_CLASSES] {
-        std::array::from_fn(|d| {
-            self.counts[d][d] as f64 / self.counts[d].iter().sum::<usize>() as f64
-        })
+    /// Accuracy on the examples of each true class (NaN for a class with none).
+    pub fn per_class(&self) -> Vec<f64> {
+        (0..self.counts.len())
+            .map(|c| self.counts[c][c] as f64 / self.counts[c].iter().sum::<usize>() as f64)
+            .collect()
     }
 }
 
 impl fmt::Display for ConfusionMatrix {
-    /// Accuracy, per-class accuracy, then the matrix with true digits as rows.
+    /// Accuracy, per-class accuracy, then the matrix with true classes as rows.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (correct, total) = (self.correct(), self.total());
         writeln!(
@@ -135,23 +136,30 @@ impl fmt::Display for ConfusionMatrix {
             "Test accuracy: {correct} / {total} ({:.2}%)",
             100.0 * correct as f64 / total as f64
         )?;
+        let name_width = self
+            .classes
+            .iter()
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(1);
+        let count_width = self.total().to_string().len().max(name_width) + 1;
         writeln!(f, "\nPer class:")?;
-        for (digit, accuracy) in self.per_class().iter().enumerate() {
-            let n: usize = self.counts[digit].iter().sum();
-            writeln!(f, "  {digit}: {:6.2}% of {n}", 100.0 * accuracy)?;
+        for ((name, accuracy), row) in self.classes.iter().zip(self.per_class()).zip(&self.counts) {
+            let n: usize = row.iter().sum();
+            writeln!(f, "  {name:>name_width$}: {:6.2}% of {n}", 100.0 * accuracy)?;
         }
         writeln!(
             f,
-            "\nConfusion matrix (rows: true digit, columns: predicted):"
+            "\nConfusion matrix (rows: true class, columns: predicted):"
         )?;
-        write!(f, "     ")?;
-        for digit in 0..NUM_CLASSES {
-            write!(f, "{digit:>6}")?;
+        write!(f, "  {:name_width$}  ", "")?;
+        for name in &self.classes {
+            write!(f, "{name:>count_width$}")?;
         }
-        for (digit, row) in self.counts.iter().enumerate() {
-            write!(f, "\n  {digit}: ")?;
+        for (name, row) in self.classes.iter().zip(&self.counts) {
+            write!(f, "\n  {name:>name_width$}: ")?;
             for count in row {
-                write!(f, "{count:>6}")?;
+                write!(f, "{count:>count_width$}")?;
             }
         }
         Ok(())
@@ -164,7 +172,7 @@ mod tests {
 
     #[test]
     fn ranking_puts_the_most_likely_first() {
-        let mut p = [0.0; NUM_CLASSES];
+        let mut p = [0.0; 10];
         p[3] = 0.7;
         p[8] = 0.2;
         p[5] = 0.1;
@@ -174,15 +182,22 @@ mod tests {
 
     #[test]
     fn tallies_and_accuracies() {
-        let mut counts = [[0; NUM_CLASSES]; NUM_CLASSES];
+        let mut counts = vec![vec![0; 10]; 10];
         counts[1][1] = 3;
         counts[1][7] = 1;
         counts[7][7] = 4;
-        let matrix = ConfusionMatrix { counts };
+        let matrix = ConfusionMatrix {
+            counts,
+            classes: crate::data::digit_names(10),
+        };
         assert_eq!((matrix.correct(), matrix.total()), (7, 8));
         assert_eq!(matrix.per_class()[1], 0.75);
         let text = matrix.to_string();
         assert!(text.starts_with("Test accuracy: 7 / 8 (87.50%)"), "{text}");
         assert!(text.contains("  1:  75.00% of 4"), "{text}");
+        assert!(
+            text.contains("\n  7:   0   0   0   0   0   0   0   4"),
+            "{text}"
+        );
     }
 }

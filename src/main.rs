@@ -8,8 +8,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use digits::backend::{BackendName, Devices};
 use digits::charts::{self, Curves};
 use digits::checkpoint::Checkpoint;
-use digits::config::RunConfig;
+use digits::config::{DataConfig, DataFormat, RunConfig};
 use digits::data::MnistFiles;
+use digits::dataset::RunData;
 use digits::import::Layout;
 use digits::progress::{Display, Reporter};
 use digits::run::{Overrides, Run, run_name};
@@ -189,13 +190,46 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum DataCommand {
-    /// Where MNIST comes from, its splits, class counts and whether the files are official.
+    /// Where the data comes from, its splits and class counts; for MNIST whether the files are
+    /// official, for a folder of images the files skipped and why.
     Info {
         /// A folder holding the four MNIST IDX files (default: burn-dataset's cache or the
-        /// offline copy).
+        /// offline copy), or of class subfolders with --format images (overrides [data] dir).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// The data of this run description (its [data] section).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// What --data-dir holds (overrides [data] format).
+        #[arg(long, value_enum)]
+        format: Option<DataFormatArg>,
     },
+    /// Write MNIST-style IDX files (MNIST, Fashion-MNIST) as a folder of PNGs,
+    /// OUT/{train,test}/<class>/<index>.png, for [data] format = "images".
+    ExportImages {
+        /// The folder to make; it must not exist.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// A folder holding the four IDX files (default: burn-dataset's cache or the offline
+        /// copy).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// The class folders' names for labels 0-9, comma-separated (default: the digits).
+        #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+        names: Option<Vec<String>>,
+        /// Write only the first N images of each split.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+}
+
+/// `[data] format`, as a flag.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DataFormatArg {
+    /// The four MNIST IDX files.
+    Mnist,
+    /// A folder of class subfolders of images.
+    Images,
 }
 
 /// Export formats.
@@ -233,9 +267,14 @@ struct TrainArgs {
     /// The device server for --backend remote: ws://HOST:PORT.
     #[arg(long, value_name = "URL")]
     remote: Option<String>,
-    /// A folder holding the four MNIST IDX files, gzipped or not (overrides [data] dir).
+    /// A folder holding the four MNIST IDX files, gzipped or not, or with [data] format =
+    /// "images" the folder of class subfolders (overrides [data] dir).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Fine-tune: start from this run's (or checkpoint's) weights; with another number of
+    /// classes its last layer is drawn afresh (overrides [training] init_from).
+    #[arg(long, value_name = "RUN", conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
     /// The run folder (overrides [output] dir; default artifacts/<config name>).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -311,11 +350,22 @@ fn main() -> ExitCode {
             quiet,
         ),
         Command::Data {
-            command: DataCommand::Info { data_dir },
-        } => digits::datainfo::report(data_dir.as_deref(), 10_000).map(|report| {
-            println!("{report}");
-            ExitCode::SUCCESS
-        }),
+            command:
+                DataCommand::Info {
+                    data_dir,
+                    config,
+                    format,
+                },
+        } => data_info(data_dir, config.as_deref(), format),
+        Command::Data {
+            command:
+                DataCommand::ExportImages {
+                    out,
+                    data_dir,
+                    names,
+                    limit,
+                },
+        } => export_images(&out, data_dir.as_deref(), names.as_deref(), limit),
         Command::Errors {
             path,
             output,
@@ -341,6 +391,51 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn data_info(
+    data_dir: Option<PathBuf>,
+    config: Option<&Path>,
+    format: Option<DataFormatArg>,
+) -> anyhow::Result<ExitCode> {
+    let mut data = match config {
+        Some(path) => RunConfig::load(path)?.data,
+        None => DataConfig::default(),
+    };
+    if let Some(format) = format {
+        data.format = match format {
+            DataFormatArg::Mnist => DataFormat::Mnist,
+            DataFormatArg::Images => DataFormat::Images,
+        };
+    }
+    if data_dir.is_some() {
+        data.dir = data_dir;
+    }
+    let report = match data.format {
+        DataFormat::Mnist => digits::datainfo::report(data.dir.as_deref(), data.validation_size())?,
+        DataFormat::Images => digits::datainfo::report_images(&data)?,
+    };
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_images(
+    out: &Path,
+    data_dir: Option<&Path>,
+    names: Option<&[String]>,
+    limit: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    let files = MnistFiles::open(data_dir)?;
+    let exported = digits::export_images::export_images(&files, out, names, limit, true)?;
+    println!(
+        "Wrote {} training and {} test images from {} into {}/train and {}/test",
+        exported.train,
+        exported.test,
+        files.source,
+        out.display(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn reproduce(options: &digits::reproduce::Options, quiet: bool) -> anyhow::Result<ExitCode> {
@@ -390,6 +485,7 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         backend: args.backend,
         remote: args.remote,
         data_dir: args.data_dir,
+        init_from: args.init_from,
         out: args.out,
     };
     let run = match (&args.resume, &args.config) {
@@ -423,10 +519,23 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     info(format!("Training {}", c.describe()));
     info(format!(
         "Data: {}; backend: {}; run folder: {}",
-        run.source,
+        run.data,
         run.devices.describe(),
         run.dir.display()
     ));
+    if let Some(load) = &run.load {
+        info(format!(
+            "Images: {} files read in {:.2} s, {} of them prepared before (cache {})",
+            load.files,
+            load.seconds,
+            load.cached,
+            load.cache.display()
+        ));
+    }
+    warn_skipped(&run.skipped);
+    if let Some((_, note)) = &run.init {
+        info(note.clone());
+    }
     for note in &run.devices.notes {
         info(format!("Backend: {note}"));
     }
@@ -503,6 +612,20 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A warning for each file of an image folder that was skipped: the first few, then a count.
+fn warn_skipped(skipped: &[digits::image_folder::Skipped]) {
+    const SHOWN: usize = 10;
+    for file in skipped.iter().take(SHOWN) {
+        eprintln!("warning: skipped {}: {}", file.path.display(), file.reason);
+    }
+    if skipped.len() > SHOWN {
+        eprintln!(
+            "warning: and {} more files skipped; `digits data info` lists them all",
+            skipped.len() - SHOWN
+        );
+    }
+}
+
 /// The devices of `backend`, with what was said about the choice on stderr.
 fn devices(backend: BackendName, remote: Option<&str>) -> anyhow::Result<Devices> {
     let devices = Devices::select(backend, remote)?;
@@ -574,16 +697,17 @@ fn predict(
     } else {
         trained.probabilities(&pixels, &device)
     };
+    let classes = trained.classes();
     for ((path, pixels), probabilities) in read.iter().zip(&probabilities) {
         let ranked = inference::ranked(probabilities);
-        let runners_up: Vec<String> = ranked[1..3]
+        let runners_up: Vec<String> = ranked[1..ranked.len().min(3)]
             .iter()
-            .map(|(digit, p)| format!("{digit} ({:.1}%)", 100.0 * p))
+            .map(|(class, p)| format!("{} ({:.1}%)", classes[*class], 100.0 * p))
             .collect();
         println!(
             "{}: {} ({:.1}%)  then {}",
             path.display(),
-            ranked[0].0,
+            classes[ranked[0].0],
             100.0 * ranked[0].1,
             runners_up.join(", ")
         );
@@ -605,17 +729,16 @@ fn serve(
     devices: &Devices,
 ) -> anyhow::Result<ExitCode> {
     let app = digits::serve::App::new(models, &devices.eval)?;
-    // Random test digits come from MNIST: a folder given must be there; otherwise the page
-    // works without them.
-    let app = match data_dir {
-        Some(dir) => app.with_test_set(MnistFiles::open(Some(dir))?),
-        None => match MnistFiles::open(app.data_dir()) {
-            Ok(files) => app.with_test_set(files),
-            Err(error) => {
-                eprintln!("Random test digits are off: {error}");
-                app
-            }
-        },
+    // Random test images come from the first model's data: a folder given must be there;
+    // otherwise the page works without them.
+    let data = RunData::open(app.data(), data_dir, true);
+    let app = match (data, data_dir) {
+        (Ok(data), _) => app.with_test_set(&data),
+        (Err(error), Some(_)) => return Err(error),
+        (Err(error), None) => {
+            eprintln!("Random test digits are off: {error:#}");
+            app
+        }
     };
     let described: Vec<String> = app
         .models()
@@ -635,8 +758,12 @@ fn serve(
 
 fn gradcheck(config: &Path, data_dir: Option<&Path>, examples: usize) -> anyhow::Result<ExitCode> {
     let run = RunConfig::load(config)?;
-    let files = MnistFiles::open(data_dir.or(run.data.dir.as_deref()))?;
-    run.validate(&config.display().to_string(), files.train.len())?;
+    let data = RunData::open(&run.data, data_dir, true)?;
+    run.validate(
+        &config.display().to_string(),
+        data.train_pool(),
+        data.classes().len(),
+    )?;
     if run.model.dropout > 0.0 || run.model.batch_norm {
         anyhow::bail!(
             "{}: gradcheck checks networks whose cost is a fixed function of the weights; set [model] dropout = 0 and batch_norm = false (random masks and batch statistics are not)",
@@ -644,7 +771,7 @@ fn gradcheck(config: &Path, data_dir: Option<&Path>, examples: usize) -> anyhow:
         );
     }
     let devices = devices(run.training.backend, None)?;
-    let batch = files.first_training_examples(examples.max(1), &devices.train);
+    let batch = data.first_training_examples(examples.max(1), &devices.train);
     println!(
         "Gradient check of {:?} ({} cost, seed {}) on {} training examples: central differences, step {}",
         run.model.sizes,

@@ -89,6 +89,14 @@ impl Mlp {
         }
     }
 
+    /// The same network with other batch normalisations of the same sizes: another run's, say.
+    pub fn with_norms(&self, norms: Vec<BatchNorm>) -> Mlp {
+        Mlp {
+            norms,
+            ..self.clone()
+        }
+    }
+
     /// Saves the weights as a Burn record (burnpack), which is written to a scratch file and
     /// renamed into place.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {

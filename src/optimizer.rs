@@ -91,7 +91,7 @@ mod tests {
             "[model]\nsizes = [784, 10]\n[optimizer]\n{keys}\n[training]\nepochs = 4\nbatch_size = 10\n"
         );
         let config = RunConfig::parse(&text, Path::new("t.toml")).unwrap();
-        config.validate("t.toml", 60_000).unwrap();
+        config.validate("t.toml", 60_000, 10).unwrap();
         config.optimizer
     }
 

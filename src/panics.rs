@@ -7,11 +7,23 @@ use std::sync::Mutex;
 
 /// Runs `f`, returning the message of a panic instead of printing it.
 pub(crate) fn quietly<T>(f: impl FnOnce() -> T + panic::UnwindSafe) -> Result<T, String> {
+    silenced(|| caught(f))
+}
+
+/// Runs `f` with panics printing nothing, in any thread: for work that catches its own (see
+/// [`caught`]).
+pub(crate) fn silenced<T>(f: impl FnOnce() -> T) -> T {
     let previous = panic::take_hook();
     panic::set_hook(Box::new(|_| {}));
-    let result = panic::catch_unwind(f);
+    let result = panic::catch_unwind(panic::AssertUnwindSafe(f));
     panic::set_hook(previous);
-    result.map_err(|payload| message(payload.as_ref()))
+    result.unwrap_or_else(|payload| panic::resume_unwind(payload))
+}
+
+/// Runs `f`, turning a panic into its message (printed by the hook in place, unless
+/// [`silenced`]).
+pub(crate) fn caught<T>(f: impl FnOnce() -> T + panic::UnwindSafe) -> Result<T, String> {
+    panic::catch_unwind(f).map_err(|payload| message(payload.as_ref()))
 }
 
 /// The text of a panic's payload.

@@ -11,15 +11,18 @@ use anyhow::{Context, bail};
 use crate::backend::{BackendName, Devices};
 use crate::charts::{self, Curves};
 use crate::checkpoint::{self, Checkpoint, Damaged};
-use crate::config::RunConfig;
-use crate::data::{MnistFiles, MnistSource, MnistSplits};
+use crate::config::{DataFormat, RunConfig};
+use crate::data::MnistSplits;
+use crate::dataset::RunData;
 use crate::files::write_atomically;
 use crate::health::{self, Health, WARNINGS_FILE, Watched};
+use crate::image_folder::{LoadStats, Skipped};
 use crate::metrics::{self, CSV_HEADER, EpochMetrics};
+use crate::model::{Mlp, MlpConfig};
+use crate::trained::Trained;
 use crate::training::{FitEnd, Learner, Observer};
 
-/// The resolved config, as written into the run folder.
-pub const CONFIG_FILE: &str = "config.toml";
+pub use crate::checkpoint::CONFIG_FILE;
 /// Locked while a process trains in the run folder.
 pub const LOCK_FILE: &str = ".lock";
 /// Learning curves, redrawn after every epoch.
@@ -48,6 +51,8 @@ pub struct Overrides {
     pub remote: Option<String>,
     /// `[data] dir`.
     pub data_dir: Option<PathBuf>,
+    /// `[training] init_from`.
+    pub init_from: Option<PathBuf>,
     /// `[output] dir`.
     pub out: Option<PathBuf>,
 }
@@ -64,6 +69,9 @@ impl Overrides {
         if let Some(dir) = &self.data_dir {
             config.data.dir = Some(dir.clone());
         }
+        if let Some(run) = &self.init_from {
+            config.training.init_from = Some(run.clone());
+        }
         if let Some(out) = &self.out {
             config.output.dir = Some(out.clone());
         }
@@ -74,8 +82,14 @@ impl Overrides {
 pub struct Run {
     /// The resolved config.
     pub config: RunConfig,
-    /// Where MNIST came from.
-    pub source: MnistSource,
+    /// Where the data came from, in a few words.
+    pub data: String,
+    /// Files of an image folder passed over, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// How long an image folder took to read.
+    pub load: Option<LoadStats>,
+    /// The weights a fine-tuned run starts from, and what was said about them.
+    pub init: Option<(Mlp, String)>,
     /// The devices it trains and evaluates on.
     pub devices: Devices,
     /// The run folder.
@@ -185,8 +199,7 @@ impl Run {
         let mut config = RunConfig::load(path)?;
         overrides.apply(&mut config);
         let devices = Devices::select(config.training.backend, overrides.remote.as_deref())?;
-        let files = MnistFiles::open(config.data.dir.as_deref())?;
-        config.validate(&path.display().to_string(), files.train.len())?;
+        let data = open_data(&mut config, &path.display().to_string())?;
         let dir = config.output.dir.clone().unwrap_or_else(|| {
             let name = path.file_stem().unwrap_or_default();
             Path::new("artifacts").join(name)
@@ -201,7 +214,7 @@ impl Run {
         Self::ready(
             config,
             devices,
-            files,
+            data,
             dir,
             None,
             Vec::new(),
@@ -265,12 +278,11 @@ impl Run {
         run_config.output.keep_last = requested.output.keep_last;
         run_config.output.dir = Some(dir.to_path_buf());
         let devices = Devices::select(run_config.training.backend, overrides.remote.as_deref())?;
-        let files = MnistFiles::open(run_config.data.dir.as_deref())?;
-        run_config.validate(&config_file.display().to_string(), files.train.len())?;
+        let data = open_data(&mut run_config, &config_file.display().to_string())?;
         Self::ready(
             run_config,
             devices,
-            files,
+            data,
             dir.to_path_buf(),
             resumed,
             damaged,
@@ -284,7 +296,7 @@ impl Run {
     fn ready(
         config: RunConfig,
         devices: Devices,
-        files: MnistFiles,
+        data: RunData,
         dir: PathBuf,
         resumed: Option<Checkpoint>,
         damaged: Vec<Damaged>,
@@ -299,10 +311,22 @@ impl Run {
         })?;
         let device = format!("# Where this run last trained.\n{device}");
         write_atomically(&dir.join(DEVICE_FILE), device.as_bytes())?;
-        let splits = files.splits(&config.data, &devices.eval);
+        let splits = data.splits(&config.data, &devices.eval);
+        // A fine-tuned run starts from the other run's weights; a resumed one from its own.
+        let init = match (&config.training.init_from, &resumed) {
+            (Some(from), None) => Some(initial_weights(&config, from, &devices)?),
+            _ => None,
+        };
+        let (skipped, load) = match data {
+            RunData::Images(ref folder) => (folder.skipped.clone(), Some(folder.load.clone())),
+            RunData::Mnist(_) => (Vec::new(), None),
+        };
         Ok(Self {
             config,
-            source: files.source,
+            data: data.describe(),
+            skipped,
+            load,
+            init,
             devices,
             dir,
             moved_aside,
@@ -328,7 +352,13 @@ impl Run {
                 Learner::restore(&self.config, &self.devices.train, checkpoint)?,
                 checkpoint.metrics.clone(),
             ),
-            None => (Learner::new(&self.config, &self.devices.train), Vec::new()),
+            None => {
+                let mut learner = Learner::new(&self.config, &self.devices.train);
+                if let Some((model, _)) = &self.init {
+                    learner.start_from(model.clone());
+                }
+                (learner, Vec::new())
+            }
         };
         // A kill between a checkpoint and these files leaves them an epoch behind.
         write_metrics(&self.dir, &history)?;
@@ -384,6 +414,82 @@ impl Run {
             ),
         })
     }
+}
+
+/// Reads the data of `config` and checks the two against each other; `source_name` labels the
+/// errors. The classes of an image folder are recorded in `[data] classes`, and must be those
+/// already there (set by hand, or recorded by the run being resumed).
+fn open_data(config: &mut RunConfig, source_name: &str) -> anyhow::Result<RunData> {
+    let data = RunData::open(&config.data, None, true)?;
+    let classes = data.classes();
+    config.validate(source_name, data.train_pool(), classes.len())?;
+    if config.data.format == DataFormat::Images {
+        if let Some(recorded) = &config.data.classes
+            && *recorded != classes
+        {
+            bail!(
+                "{source_name}: [data] classes: the run's classes are {recorded:?}, but {} now holds {classes:?}",
+                config
+                    .data
+                    .dir
+                    .as_deref()
+                    .unwrap_or(Path::new("?"))
+                    .display()
+            );
+        }
+        config.data.classes = Some(classes);
+    }
+    Ok(data)
+}
+
+/// The weights a run fine-tuned from the run or checkpoint `from` starts with, on the training
+/// device, and a sentence saying what was kept. The hidden layers must have the run's sizes;
+/// the last layer is kept when it has as many outputs as the run has classes, and drawn afresh
+/// (from the run's seed) when not.
+fn initial_weights(
+    config: &RunConfig,
+    from: &Path,
+    devices: &Devices,
+) -> anyhow::Result<(Mlp, String)> {
+    let source = Trained::load(from, &devices.train)
+        .with_context(|| format!("[training] init_from {}", from.display()))?;
+    let (theirs, ours) = (source.model.sizes(), &config.model.sizes);
+    let hidden = |sizes: &[usize]| sizes[..sizes.len() - 1].to_vec();
+    if hidden(&theirs) != hidden(ours) || source.config.model.batch_norm != config.model.batch_norm
+    {
+        bail!(
+            "[training] init_from {}: its network is {theirs:?}{}, this run's {ours:?}{}; all but the last size must match",
+            from.display(),
+            if source.config.model.batch_norm {
+                " with batch norm"
+            } else {
+                ""
+            },
+            if config.model.batch_norm {
+                " with batch norm"
+            } else {
+                ""
+            },
+        );
+    }
+    let fresh = MlpConfig::new(config.model.clone(), config.output())
+        .init(config.training.seed, &devices.train);
+    let (outputs, classes) = (theirs[theirs.len() - 1], ours[ours.len() - 1]);
+    let mut layers = source.model.layers().to_vec();
+    let note = if outputs == classes {
+        format!("Starting from the weights of {}", source.path.display())
+    } else {
+        *layers.last_mut().expect("an MLP has a layer") =
+            fresh.layers().last().expect("an MLP has a layer").clone();
+        format!(
+            "Starting from the weights of {}: its hidden layers are kept; its last layer has {outputs} outputs and this run {classes} classes, so that layer is drawn afresh",
+            source.path.display()
+        )
+    };
+    let model = fresh
+        .with_norms(source.model.norms().to_vec())
+        .with_layers(layers);
+    Ok((model, note))
 }
 
 /// A run's name: its folder's.

@@ -30,8 +30,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use burn::data::dataset::Dataset;
-use burn::data::dataset::vision::MnistItem;
 use burn::tensor::{Device, Tensor, TensorData};
 use http_body_util::BodyExt;
 use rand::rngs::StdRng;
@@ -39,7 +37,8 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Activation, Cost, Output};
-use crate::data::{IMAGE_PIXELS, MnistFiles};
+use crate::data::{Examples, IMAGE_PIXELS};
+use crate::dataset::RunData;
 use crate::digit_image;
 use crate::inference::{self, Reading};
 use crate::run::run_name;
@@ -76,6 +75,8 @@ pub struct ModelInfo {
     pub path: PathBuf,
     /// Layer sizes, input first.
     pub sizes: Vec<usize>,
+    /// The class names, in the order of its outputs.
+    pub classes: Vec<String>,
     /// The hidden layers' activation.
     pub activation: Activation,
     /// What the last layer gives.
@@ -93,9 +94,11 @@ pub struct ModelInfo {
 pub struct Prediction {
     /// The model that read the image.
     pub model: String,
-    /// The most probable digit.
+    /// The most probable class: its index (the digit, for MNIST).
     pub digit: usize,
-    /// The probability of each digit.
+    /// Its name.
+    pub class: String,
+    /// The probability of each class.
     pub probabilities: Vec<f32>,
     /// The 28×28 input the network saw, row by row, in [0, 1], ink bright.
     pub input: Vec<f32>,
@@ -106,10 +109,12 @@ pub struct Prediction {
 /// What `GET /api/test-digit` answers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestDigit {
-    /// Its index in the MNIST test set.
+    /// Its index in the test split.
     pub index: usize,
-    /// The true digit.
+    /// The true class: its index.
     pub label: u8,
+    /// Its name.
+    pub class: String,
     /// 784 pixels, row by row, in [0, 1], ink bright.
     pub pixels: Vec<f32>,
 }
@@ -128,7 +133,8 @@ pub struct UnitWeights {
 /// The models, the test set for random digits, and the device they compute on.
 pub struct App {
     models: Vec<Served>,
-    test_set: Option<Box<dyn Dataset<MnistItem>>>,
+    /// The test split and its class names.
+    test_set: Option<(Examples, Vec<String>)>,
     rng: Mutex<StdRng>,
     device: Device,
 }
@@ -166,18 +172,18 @@ impl App {
         })
     }
 
-    /// Gives random test digits from `files`' test set; without it, `/api/test-digit` answers
-    /// 503 and the rest works.
-    pub fn with_test_set(self, files: MnistFiles) -> Self {
+    /// Gives random test images from `data`'s test split; without it, `/api/test-digit`
+    /// answers 503 and the rest works.
+    pub fn with_test_set(self, data: &RunData) -> Self {
         Self {
-            test_set: Some(files.test),
+            test_set: Some((data.test_examples(), data.classes())),
             ..self
         }
     }
 
-    /// Where the first model's run read MNIST, if its config names a folder.
-    pub fn data_dir(&self) -> Option<&Path> {
-        self.models[0].trained.config.data.dir.as_deref()
+    /// The first model's run config's `[data]`: where its test images are.
+    pub fn data(&self) -> &crate::config::DataConfig {
+        &self.models[0].trained.config.data
     }
 
     /// The models, in the order given.
@@ -194,14 +200,15 @@ impl App {
             &self.device,
         );
         let Reading {
-            digit,
+            class,
             probabilities,
             hidden,
         } = inference::read(&served.trained.model, served.trained.config.output(), input);
         Ok(Prediction {
             model: served.info.name.clone(),
-            digit,
-            probabilities: probabilities.to_vec(),
+            digit: class,
+            class: served.info.classes[class].clone(),
+            probabilities,
             input: pixels.to_vec(),
             hidden,
         })
@@ -209,20 +216,21 @@ impl App {
 
     /// A random image of the MNIST test set.
     pub fn test_digit(&self) -> Result<TestDigit, ApiError> {
-        let test = self.test_set.as_ref().ok_or_else(|| ApiError {
+        let (test, classes) = self.test_set.as_ref().ok_or_else(|| ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            message: "no MNIST test set: start serve with --data-dir DIR".into(),
+            message: "no test set: start serve with --data-dir DIR".into(),
         })?;
         let index = self
             .rng
             .lock()
             .expect("the generator is never left half-used")
             .random_range(0..test.len());
-        let item = test.get(index).expect("index in range");
+        let label = test.labels()[index];
         Ok(TestDigit {
             index,
-            label: item.label,
-            pixels: item.image.iter().flatten().map(|v| v / 255.0).collect(),
+            label,
+            class: classes[usize::from(label)].clone(),
+            pixels: test.pixels(index).to_vec(),
         })
     }
 
@@ -294,6 +302,7 @@ impl Served {
                 cost: config.loss.cost,
                 batch_norm: config.model.batch_norm,
                 test_accuracy: trained.recorded_test_accuracy(),
+                classes: trained.classes(),
                 sizes,
             },
             first_layer_weights,

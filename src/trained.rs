@@ -8,14 +8,15 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::charts::Mistake;
 use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{CONFIG_FILE, MODEL_FILE};
 use crate::config::RunConfig;
-use crate::data::{IMAGE_PIXELS, MnistFiles, NUM_CLASSES};
+use crate::data::{IMAGE_PIXELS, MnistBatch};
+use crate::dataset::RunData;
 use crate::digit_image::Pixels;
 use crate::files::write_atomically;
 use crate::inference::{self, ConfusionMatrix};
 use crate::model::{Mlp, MlpConfig};
 use crate::onnx::{self, Provenance};
-use crate::run::{CONFIG_FILE, MODEL_FILE};
 
 /// A model with the config it was trained from.
 pub struct Trained {
@@ -61,26 +62,49 @@ impl Trained {
         })
     }
 
-    /// Classifies the official test set: accuracy, per-class accuracy and confusion matrix.
-    /// The data comes from `data_dir`, else from where the run found it.
+    /// The class names, in label order (see [`RunConfig::class_names`]).
+    pub fn classes(&self) -> Vec<String> {
+        self.config.class_names()
+    }
+
+    /// The run's test split, from `data_dir` in place of `[data] dir` when given: MNIST's
+    /// official test set, or the test split of the run's image folder. An image folder must
+    /// still hold the run's classes.
+    pub fn test_split(
+        &self,
+        data_dir: Option<&Path>,
+        device: &Device,
+    ) -> anyhow::Result<MnistBatch> {
+        let data = RunData::open(&self.config.data, data_dir, true)?;
+        let (found, classes) = (data.classes(), self.classes());
+        if found != classes {
+            bail!(
+                "the model was trained on the classes {classes:?}, but its data now has {found:?}"
+            );
+        }
+        Ok(data.test_split(device))
+    }
+
+    /// Classifies the test split: accuracy, per-class accuracy and confusion matrix. The data
+    /// comes from `data_dir`, else from where the run found it.
     pub fn evaluate(
         &self,
         data_dir: Option<&Path>,
         device: &Device,
     ) -> anyhow::Result<ConfusionMatrix> {
-        let files = MnistFiles::open(data_dir.or(self.config.data.dir.as_deref()))?;
-        Ok(ConfusionMatrix::of(&self.model, &files.test_split(device)))
+        let test = self.test_split(data_dir, device)?;
+        Ok(ConfusionMatrix::of(&self.model, &test, self.classes()))
     }
 
-    /// The test digits the model gets wrong, at most `limit`, in test-set order.
+    /// The test images the model gets wrong, at most `limit`, in test-split order.
     pub fn mistakes(
         &self,
         data_dir: Option<&Path>,
         device: &Device,
         limit: usize,
     ) -> anyhow::Result<Vec<Mistake>> {
-        let files = MnistFiles::open(data_dir.or(self.config.data.dir.as_deref()))?;
-        let test = files.test_split(device);
+        let test = self.test_split(data_dir, device)?;
+        let classes = self.classes();
         let as_ints = |t: Tensor<1, Int>| t.into_data().try_to_vec_as::<i64>().expect("digits");
         let predicted = as_ints(inference::predict(&self.model, test.images.clone()));
         let labels = as_ints(test.labels.clone());
@@ -94,14 +118,14 @@ impl Trained {
             .take(limit)
             .map(|i| Mistake {
                 pixels: images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS].to_vec(),
-                label: labels[i] as usize,
-                predicted: predicted[i] as usize,
+                label: classes[labels[i] as usize].clone(),
+                predicted: classes[predicted[i] as usize].clone(),
             })
             .collect())
     }
 
-    /// Each image's probability of each digit (see [`inference::probabilities`]).
-    pub fn probabilities(&self, images: &[Pixels], device: &Device) -> Vec<[f32; NUM_CLASSES]> {
+    /// Each image's probability of each class (see [`inference::probabilities`]).
+    pub fn probabilities(&self, images: &[Pixels], device: &Device) -> Vec<Vec<f32>> {
         let flat: Vec<f32> = images.iter().flatten().copied().collect();
         let images = Tensor::from_data(TensorData::new(flat, [images.len(), IMAGE_PIXELS]), device);
         inference::probabilities(&self.model, self.config.output(), images)

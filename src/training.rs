@@ -141,6 +141,12 @@ impl Learner {
         Ok(learner)
     }
 
+    /// Starts from `model` instead of the drawn weights: fine-tuning. Before the first epoch.
+    pub fn start_from(&mut self, model: Mlp) {
+        debug_assert_eq!(self.epoch, 0);
+        self.model = Some(model);
+    }
+
     /// The optimizer, with its state.
     pub fn optimizer(&self) -> &ModuleOptimizer {
         &self.optim

@@ -74,7 +74,7 @@ proptest! {
         let cut = (0..=cut).rev().find(|&i| NIELSEN.is_char_boundary(i)).unwrap_or(0);
         let text = format!("{}{}{}", &NIELSEN[..cut], insert, &NIELSEN[cut..]);
         if let Ok(config) = RunConfig::parse(&text, Path::new("fuzz.toml")) {
-            let _ = config.validate("fuzz.toml", 60_000);
+            let _ = config.validate("fuzz.toml", 60_000, 10);
         }
     }
 }
