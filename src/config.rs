@@ -627,12 +627,6 @@ impl RunConfig {
                 pool - validation
             }
             Images => {
-                if d.dir.is_none() {
-                    return Err(invalid(
-                        "[data] dir",
-                        "format = \"images\" needs the folder of class subfolders".into(),
-                    ));
-                }
                 let (validation, test) = (d.validation_fraction(), d.test_fraction());
                 for (key, value) in [
                     ("[data] validation_fraction", validation),

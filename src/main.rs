@@ -34,7 +34,8 @@ enum Command {
     Eval {
         /// A run folder (its newest epoch) or a checkpoint folder.
         path: PathBuf,
-        /// A folder holding the four MNIST IDX files (default: where the run found them).
+        /// The run's data folder: the four MNIST IDX files, or its folder of images (default:
+        /// where the run found them).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
         /// Where to compute (any backend reads any checkpoint).
@@ -93,7 +94,8 @@ enum Command {
         /// Mistakes shown at most.
         #[arg(long, value_name = "N", default_value_t = 100)]
         limit: usize,
-        /// A folder holding the four MNIST IDX files (default: where the run found them).
+        /// The run's data folder: the four MNIST IDX files, or its folder of images (default:
+        /// where the run found them).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
@@ -159,8 +161,8 @@ enum Command {
         /// Where to listen. Loopback unless you say otherwise; port 0 picks a free one.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
-        /// A folder holding the four MNIST IDX files, for random test digits (default: where
-        /// the first model's run found them).
+        /// The first model's data folder, for random test images: the four MNIST IDX files, or
+        /// its folder of images (default: where its run found them).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
         /// Where to compute.

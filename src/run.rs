@@ -422,7 +422,6 @@ impl Run {
 fn open_data(config: &mut RunConfig, source_name: &str) -> anyhow::Result<RunData> {
     let data = RunData::open(&config.data, None, true)?;
     let classes = data.classes();
-    config.validate(source_name, data.train_pool(), classes.len())?;
     if config.data.format == DataFormat::Images {
         if let Some(recorded) = &config.data.classes
             && *recorded != classes
@@ -437,8 +436,9 @@ fn open_data(config: &mut RunConfig, source_name: &str) -> anyhow::Result<RunDat
                     .display()
             );
         }
-        config.data.classes = Some(classes);
+        config.data.classes = Some(classes.clone());
     }
+    config.validate(source_name, data.train_pool(), classes.len())?;
     Ok(data)
 }
 

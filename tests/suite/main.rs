@@ -11,6 +11,7 @@ mod errors;
 mod experiments;
 mod fuzz;
 mod gradcheck;
+mod images;
 mod interop;
 mod output;
 mod predict;

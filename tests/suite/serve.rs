@@ -599,7 +599,7 @@ fn without_mnist_random_digits_are_off_and_the_rest_works() {
         assert_eq!(status, 503);
         assert_eq!(
             body["error"],
-            "no MNIST test set: start serve with --data-dir DIR"
+            "no test set: start serve with --data-dir DIR"
         );
         let stroke = GrayImage::from_fn(60, 90, |x, y| {
             image::Luma([if (25..35).contains(&x) && (10..80).contains(&y) {
