@@ -14,7 +14,7 @@ pub enum RunData {
     /// MNIST's four files.
     Mnist(MnistFiles),
     /// A folder of images, prepared.
-    Images(ImageFolder),
+    Images(Box<ImageFolder>),
 }
 
 impl RunData {
@@ -30,7 +30,7 @@ impl RunData {
                     dir: dir.map(Path::to_path_buf),
                     ..data.clone()
                 };
-                Self::Images(ImageFolder::open(&data, progress)?)
+                Self::Images(Box::new(ImageFolder::open(&data, progress)?))
             }
         })
     }

@@ -500,10 +500,8 @@ fn prepare(
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template(
-            "Preparing images {bar:30} {pos}/{len} ({per_sec}, {eta} left)",
-        )
-        .expect("a valid template"),
+        ProgressStyle::with_template("Preparing images {bar:30} {pos}/{len} ({eta} left)")
+            .expect("a valid template"),
     );
     // ImageFolderDataset panics on a file it cannot decode: each panic is caught, and silenced
     // meanwhile, to become that file's reason to be skipped.
