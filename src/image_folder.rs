@@ -576,3 +576,52 @@ fn to_image(item: ImageDatasetItem) -> Option<DynamicImage> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("class-{}/{i:05}.png", i % 7))
+            .collect()
+    }
+
+    #[test]
+    fn a_files_split_depends_on_its_path_and_the_seed_alone() {
+        let data = DataConfig::default();
+        let before: Vec<Split> = names(2000)
+            .iter()
+            .map(|n| assign(&data, n, false))
+            .collect();
+        // Ten times the files: the first 2,000 keep their splits.
+        let after: Vec<Split> = names(20_000)
+            .iter()
+            .map(|n| assign(&data, n, false))
+            .collect();
+        assert_eq!(before, after[..2000]);
+        let share = |split| after.iter().filter(|&&s| s == split).count() as f64 / 20_000.0;
+        assert!(
+            (share(Split::Test) - 0.1).abs() < 0.01,
+            "{}",
+            share(Split::Test)
+        );
+        assert!((share(Split::Validation) - 0.1).abs() < 0.01);
+        // Another seed draws other splits; a test/ folder leaves only validation to draw.
+        let reseeded = DataConfig {
+            split_seed: Some(7),
+            ..DataConfig::default()
+        };
+        let moved = names(2000)
+            .iter()
+            .zip(&before)
+            .filter(|(n, s)| assign(&reseeded, n, false) != **s)
+            .count();
+        assert!(moved > 200, "{moved}");
+        assert!(
+            names(2000)
+                .iter()
+                .all(|n| assign(&data, n, true) != Split::Test)
+        );
+    }
+}
