@@ -55,6 +55,14 @@ impl Trained {
         };
         let model =
             MlpConfig::new(config.model.clone(), config.output()).load(&model_path, device)?;
+        let (classes, outputs) = (config.class_names().len(), config.model.sizes.last());
+        if Some(&classes) != outputs {
+            bail!(
+                "{}: [data] classes names {classes} classes, but the network has {} outputs",
+                path.display(),
+                outputs.copied().unwrap_or_default()
+            );
+        }
         Ok(Self {
             config,
             model,
