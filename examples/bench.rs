@@ -31,10 +31,10 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use digits::backend::{BackendName, Devices};
-use digits::config::RunConfig;
 use digits::data::MnistFiles;
 use digits::model::MlpConfig;
-use digits::training::{Learner, epoch_order};
+use digits::train::RunConfig;
+use digits::train::learner::{Learner, epoch_order};
 use serde::{Deserialize, Serialize};
 
 /// One benchmark: a config, a batch size, a backend.

@@ -1,5 +1,5 @@
 //! The training loop written out with Burn's primitives, for people who want to change it:
-//! what `digits::training::Learner` does, in one function.
+//! what `digits::train::learner::Learner` does, in one function.
 //!
 //! ```sh
 //! cargo run --release --example custom_loop -- [MNIST folder]
@@ -11,11 +11,11 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::Tensor;
 use digits::backend::{BackendName, Devices};
-use digits::config::RunConfig;
 use digits::data::MnistFiles;
-use digits::inference;
 use digits::model::MlpConfig;
-use digits::training::epoch_order;
+use digits::model::inference;
+use digits::train::RunConfig;
+use digits::train::learner::epoch_order;
 
 fn main() -> anyhow::Result<()> {
     let data_dir = std::env::args().nth(1).map(PathBuf::from);

@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 
 use digits::backend::{BackendName, Devices};
-use digits::config::RunConfig;
+use digits::books::gradcheck;
 use digits::data::MnistFiles;
-use digits::gradcheck;
+use digits::train::RunConfig;
 
 fn main() -> anyhow::Result<()> {
     let data_dir = std::env::args().nth(1).map(PathBuf::from);

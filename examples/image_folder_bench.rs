@@ -13,9 +13,9 @@
 use std::time::Instant;
 
 use clap::Parser;
-use digits::config::{DataConfig, DataFormat};
-use digits::image_folder::ImageFolder;
-use digits::prepared_cache::CACHE_ENV;
+use digits::data::image_folder::ImageFolder;
+use digits::data::prepared_cache::CACHE_ENV;
+use digits::data::{DataConfig, DataFormat};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 

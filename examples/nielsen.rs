@@ -17,9 +17,9 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use digits::backend::{BackendName, Devices};
-use digits::config::RunConfig;
 use digits::data::MnistFiles;
-use digits::training::Learner;
+use digits::train::RunConfig;
+use digits::train::learner::Learner;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);

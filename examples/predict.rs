@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 
 use digits::backend::{BackendName, Devices};
-use digits::inference::ranked;
-use digits::trained::Trained;
-use digits::{digit_image, digit_image::text_art};
+use digits::data::digit_image::{self, text_art};
+use digits::model::inference::ranked;
+use digits::train::trained::Trained;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1).map(PathBuf::from);

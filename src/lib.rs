@@ -7,11 +7,11 @@
 //! originals there is no hand-written backprop: every gradient comes from Burn's autodiff.
 //!
 //! ```no_run
-//! use digits::run::{Overrides, Run};
+//! use digits::train::run::{Overrides, Run};
 //!
 //! let run = Run::new("configs/nielsen.toml".as_ref(), &Overrides::default(), false)?;
 //! let never = std::sync::atomic::AtomicBool::new(false);
-//! let mut show = digits::progress::Reporter::new(digits::progress::Display::Lines);
+//! let mut show = digits::train::progress::Reporter::new(digits::train::progress::Display::Lines);
 //! let summary = run.train(&never, &mut show)?;
 //! println!("best: {:?}", summary.best());
 //! # anyhow::Ok(())
@@ -20,31 +20,12 @@
 #![warn(missing_docs)]
 
 pub mod backend;
-pub mod charts;
-pub mod checkpoint;
+pub mod books;
 pub mod config;
-pub mod cost;
 pub mod data;
-pub mod datainfo;
-pub mod dataset;
-pub mod digit_image;
-pub mod export_images;
 pub mod files;
-pub mod gradcheck;
-pub mod health;
-pub mod idx;
-pub mod image_folder;
-pub mod import;
-pub mod inference;
-pub mod metrics;
+pub mod interop;
 pub mod model;
-pub mod onnx;
-pub mod optimizer;
 pub mod panics;
-pub mod prepared_cache;
-pub mod progress;
-pub mod reproduce;
-pub mod run;
 pub mod serve;
-pub mod trained;
-pub mod training;
+pub mod train;

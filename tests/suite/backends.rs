@@ -38,9 +38,9 @@ mod cpu_pair {
     use burn::data::dataset::vision::MnistItem;
     use burn::optim::GradientsParams;
     use digits::backend::{BackendName, Devices};
-    use digits::config::RunConfig;
     use digits::data::MnistBatcher;
     use digits::model::MlpConfig;
+    use digits::train::RunConfig;
     use std::path::Path;
 
     /// Every parameter's gradient of one mini-batch's cost, flattened, on `backend`.

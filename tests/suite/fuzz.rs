@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use digits::config::RunConfig;
-use digits::idx;
+use digits::data::idx;
+use digits::train::RunConfig;
 use proptest::prelude::*;
 
 const NIELSEN: &str = include_str!("../../configs/nielsen.toml");

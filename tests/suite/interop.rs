@@ -11,8 +11,8 @@ use std::process::Command;
 
 use crate::common::*;
 use digits::data::MnistFiles;
-use digits::inference;
-use digits::trained::Trained;
+use digits::model::inference;
+use digits::train::trained::Trained;
 
 /// The variable naming the Python that has onnxruntime, numpy and safetensors.
 const PYTHON_ENV: &str = "DIGITS_INTEROP_PYTHON";

@@ -2,7 +2,7 @@
 //! checkpoints, refused changes, eval and export.
 
 use crate::common::*;
-use digits::checkpoint::Checkpoint;
+use digits::train::checkpoint::Checkpoint;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -380,7 +380,7 @@ fn export_reads_back_with_an_independent_reader() {
     let device = digits::backend::Devices::select(Default::default(), None)
         .unwrap()
         .eval;
-    let trained = digits::trained::Trained::load(&run, &device).unwrap();
+    let trained = digits::train::trained::Trained::load(&run, &device).unwrap();
     for (i, layer) in trained.model.layers().iter().enumerate() {
         let weight = tensors.tensor(&format!("layers.{i}.weight")).unwrap();
         let bias = tensors.tensor(&format!("layers.{i}.bias")).unwrap();

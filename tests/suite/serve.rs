@@ -226,7 +226,10 @@ fn the_api_reads_digits_as_predict_does() {
             assert_eq!(probabilities.len(), 10);
             assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-4);
             let input: Vec<f32> = serde_json::from_value(reading["input"].clone()).unwrap();
-            assert_eq!(input, digits::digit_image::load(file).unwrap().to_vec());
+            assert_eq!(
+                input,
+                digits::data::digit_image::load(file).unwrap().to_vec()
+            );
             assert_eq!(reading["hidden"].as_array().unwrap().len(), 1);
             assert_eq!(reading["hidden"][0].as_array().unwrap().len(), 50);
         }
@@ -263,7 +266,7 @@ fn the_api_reads_digits_as_predict_does() {
         let device = digits::backend::Devices::select(digits::backend::BackendName::Flex, None)
             .unwrap()
             .eval;
-        let trained = digits::trained::Trained::load(&nielsen, &device).unwrap();
+        let trained = digits::train::trained::Trained::load(&nielsen, &device).unwrap();
         let matrix = trained.model.layers()[0]
             .weight
             .val()

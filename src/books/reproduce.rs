@@ -1,0 +1,539 @@
+//! `digits reproduce`: reruns the books' experiments from their configs and writes
+//! `REPORT.md`, a table of each published figure beside ours, with the learning curves of each
+//! group of experiments overlaid.
+//!
+//! A published accuracy is compared as the books report it: the best over the epochs, on the
+//! split the book names. A figure that the books only draw (the chapter 6 comparisons) becomes a
+//! claim about the curves, checked against our runs.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use crate::backend::BackendName;
+use crate::files::write_atomically;
+use crate::train::charts::{self, Curves};
+use crate::train::learner::Observer;
+use crate::train::metrics::{self, EpochMetrics};
+use crate::train::run::{Overrides, Run, RunSummary};
+
+/// The epochs of every run with `--quick`, which exists so that CI runs the whole pipeline.
+pub const QUICK_EPOCHS: usize = 2;
+/// The report, in the output folder.
+pub const REPORT_FILE: &str = "REPORT.md";
+
+/// One experiment: a config of `configs/`, and what its book published.
+#[derive(Debug, Clone, Copy)]
+pub struct Experiment {
+    /// The config's file stem in `configs/`; also the run folder's name.
+    pub name: &'static str,
+    /// Where it comes from: book, chapter, figure.
+    pub source: &'static str,
+    /// What the book reports.
+    pub published: Published,
+}
+
+/// A published result.
+#[derive(Debug, Clone, Copy)]
+pub enum Published {
+    /// An accuracy in percent, the best over the epochs on `split`.
+    Accuracy {
+        /// Test or validation.
+        split: Split,
+        /// The figure, in percent.
+        percent: f64,
+    },
+    /// A claim read from a figure.
+    Claim(Claim),
+}
+
+/// Which split a published accuracy was measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// The 10,000 test images.
+    Test,
+    /// The 10,000 held-out training images.
+    Validation,
+}
+
+/// What a figure shows, as something a set of runs can be checked against.
+#[derive(Debug, Clone, Copy)]
+pub enum Claim {
+    /// Its final training loss is the highest of its group.
+    SlowestOfGroup,
+    /// Its final training loss is below that of the run `name`.
+    FasterThan(&'static str),
+    /// It does not learn: the final training loss stays near ln 10 ≈ 2.30.
+    DoesNotLearn,
+    /// Training accuracy reaches 100% (at least 99.5%) while test accuracy stays at least 10
+    /// points below.
+    Overfits,
+    /// The gap between training and test accuracy is smaller than that of the run `name`.
+    NarrowsGapOf(&'static str),
+}
+
+/// A group of experiments that share a chart.
+#[derive(Debug, Clone, Copy)]
+pub struct Group {
+    /// The section title.
+    pub title: &'static str,
+    /// The chart's file stem.
+    pub chart: &'static str,
+    /// The experiments, in the order they run.
+    pub experiments: &'static [Experiment],
+}
+
+const NNDL1: &str = "*Neural Networks and Deep Learning*, ch. 1";
+const NNDL3: &str = "*Neural Networks and Deep Learning*, ch. 3";
+const DLFS5: &str = "*Deep Learning from Scratch*, ch. 5";
+const FIG_6_9: &str = "*Deep Learning from Scratch*, ch. 6, fig. 6-9";
+const FIG_6_15: &str = "*Deep Learning from Scratch*, ch. 6, fig. 6-15";
+const FIG_6_18: &str = "*Deep Learning from Scratch*, ch. 6, figs. 6-18, 6-19";
+
+/// An experiment whose book publishes an accuracy.
+const fn accuracy(
+    name: &'static str,
+    source: &'static str,
+    split: Split,
+    percent: f64,
+) -> Experiment {
+    Experiment {
+        name,
+        source,
+        published: Published::Accuracy { split, percent },
+    }
+}
+
+/// An experiment whose book draws a figure, read as a claim.
+const fn claim(name: &'static str, source: &'static str, claim: Claim) -> Experiment {
+    Experiment {
+        name,
+        source,
+        published: Published::Claim(claim),
+    }
+}
+
+/// The suite, in the order it runs.
+pub const SUITE: &[Group] = &[
+    Group {
+        title: "network.py (Nielsen, chapter 1)",
+        chart: "network",
+        experiments: &[
+            accuracy("nielsen", NNDL1, Split::Test, 95.42),
+            accuracy("nielsen-100", NNDL1, Split::Test, 96.59),
+        ],
+    },
+    Group {
+        title: "TwoLayerNet (Deep Learning from Scratch, chapter 5)",
+        chart: "two-layer-net",
+        experiments: &[accuracy("two-layer-net", DLFS5, Split::Test, 97.0)],
+    },
+    Group {
+        title: "network2.py: cross-entropy and L2 regularisation (Nielsen, chapter 3)",
+        chart: "network2",
+        experiments: &[
+            accuracy("network2-30", NNDL3, Split::Test, 96.49),
+            accuracy("network2-100", NNDL3, Split::Validation, 98.04),
+        ],
+    },
+    Group {
+        title: "Update rules compared (Deep Learning from Scratch, figure 6-9)",
+        chart: "optimizers",
+        experiments: &[
+            claim("ch6-optimizer-sgd", FIG_6_9, Claim::SlowestOfGroup),
+            claim(
+                "ch6-optimizer-momentum",
+                FIG_6_9,
+                Claim::FasterThan("ch6-optimizer-sgd"),
+            ),
+            claim(
+                "ch6-optimizer-adagrad",
+                FIG_6_9,
+                Claim::FasterThan("ch6-optimizer-sgd"),
+            ),
+            claim(
+                "ch6-optimizer-adam",
+                FIG_6_9,
+                Claim::FasterThan("ch6-optimizer-sgd"),
+            ),
+        ],
+    },
+    Group {
+        title: "Weight initialisation compared (Deep Learning from Scratch, figure 6-15)",
+        chart: "initialisation",
+        experiments: &[
+            claim("ch6-init-std001", FIG_6_15, Claim::DoesNotLearn),
+            claim(
+                "ch6-init-xavier",
+                FIG_6_15,
+                Claim::FasterThan("ch6-init-std001"),
+            ),
+            claim(
+                "ch6-init-he",
+                FIG_6_15,
+                Claim::FasterThan("ch6-init-xavier"),
+            ),
+        ],
+    },
+    Group {
+        title: "Batch normalisation (Deep Learning from Scratch, figures 6-18 and 6-19)",
+        chart: "batch-norm",
+        experiments: &[
+            claim("ch6-batchnorm-off", FIG_6_18, Claim::DoesNotLearn),
+            claim(
+                "ch6-batchnorm-on",
+                FIG_6_18,
+                Claim::FasterThan("ch6-batchnorm-off"),
+            ),
+        ],
+    },
+    Group {
+        title: "Overfitting on 300 images, weight decay and dropout (Deep Learning from Scratch, figures 6-20, 6-21, 6-23)",
+        chart: "overfitting",
+        experiments: &[
+            Experiment {
+                name: "ch6-overfit",
+                source: "*Deep Learning from Scratch*, ch. 6, fig. 6-20",
+                published: Published::Claim(Claim::Overfits),
+            },
+            Experiment {
+                name: "ch6-overfit-weight-decay",
+                source: "*Deep Learning from Scratch*, ch. 6, fig. 6-21",
+                published: Published::Claim(Claim::NarrowsGapOf("ch6-overfit")),
+            },
+            Experiment {
+                name: "ch6-overfit-dropout",
+                source: "*Deep Learning from Scratch*, ch. 6, fig. 6-23",
+                published: Published::Claim(Claim::NarrowsGapOf("ch6-overfit")),
+            },
+        ],
+    },
+    Group {
+        title: "The best MLP (configs/best.toml)",
+        chart: "best",
+        experiments: &[Experiment {
+            name: "best",
+            source: "MLPs without augmentation, 98.4–98.6%",
+            published: Published::Accuracy {
+                split: Split::Test,
+                percent: 98.5,
+            },
+        }],
+    },
+];
+
+/// How to run the suite.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The folder of the configs, normally `configs/`.
+    pub configs: PathBuf,
+    /// Where the runs and the report go, normally `artifacts/reproduce/`.
+    pub out: PathBuf,
+    /// Every run cut to [`QUICK_EPOCHS`] epochs.
+    pub quick: bool,
+    /// Only the experiments whose name contains this.
+    pub only: Option<String>,
+    /// The MNIST folder, as `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// The backend, as `--backend`.
+    pub backend: Option<BackendName>,
+}
+
+/// One finished experiment.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// What was run.
+    pub experiment: Experiment,
+    /// What it achieved.
+    pub summary: RunSummary,
+    /// Wall time of the whole run: loading, training, evaluating and checkpointing.
+    pub seconds: f64,
+}
+
+impl Outcome {
+    fn final_epoch(&self) -> &EpochMetrics {
+        self.summary.history.last().expect("a run trains an epoch")
+    }
+
+    /// Training accuracy minus test accuracy at the end, in points.
+    fn gap(&self) -> f64 {
+        100.0 * (self.summary.train_accuracy() - self.final_epoch().test_accuracy())
+    }
+}
+
+/// Runs the suite (or the experiments `options.only` selects), telling `announce` as each one
+/// starts and `observer` as it trains, then writes the report. Returns the report's path.
+pub fn reproduce(
+    options: &Options,
+    stop: &AtomicBool,
+    announce: &mut dyn FnMut(&str),
+    observer: &mut dyn Observer,
+) -> anyhow::Result<PathBuf> {
+    if !options.configs.is_dir() {
+        bail!(
+            "{}: no such configs folder; run from the repository root or pass --configs DIR",
+            options.configs.display()
+        );
+    }
+    let selected = |e: &Experiment| options.only.as_ref().is_none_or(|o| e.name.contains(o));
+    if !SUITE.iter().flat_map(|g| g.experiments).any(selected) {
+        bail!(
+            "--only {}: no experiment matches; they are {}",
+            options.only.as_deref().unwrap_or_default(),
+            SUITE
+                .iter()
+                .flat_map(|g| g.experiments)
+                .map(|e| e.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("cannot create {}", options.out.display()))?;
+    let started = Instant::now();
+    let mut outcomes = Vec::new();
+    for experiment in SUITE
+        .iter()
+        .flat_map(|g| g.experiments)
+        .filter(|e| selected(e))
+    {
+        let config = options.configs.join(format!("{}.toml", experiment.name));
+        announce(&format!("== {} ({})", experiment.name, config.display()));
+        let begun = Instant::now();
+        let mut overrides = Overrides {
+            out: Some(options.out.join(experiment.name)),
+            data_dir: options.data_dir.clone(),
+            backend: options.backend,
+            ..Overrides::default()
+        };
+        if options.quick {
+            let epochs = crate::train::RunConfig::load(&config)?.training.epochs;
+            overrides.epochs = Some(epochs.min(QUICK_EPOCHS));
+        }
+        let run = Run::new(&config, &overrides, true)?;
+        if let Some(aside) = &run.moved_aside {
+            announce(&format!(
+                "   (the previous run is kept in {})",
+                aside.display()
+            ));
+        }
+        let backend = run.devices.describe();
+        let summary = run.train(stop, observer)?;
+        outcomes.push((
+            backend,
+            Outcome {
+                experiment: *experiment,
+                summary,
+                seconds: begun.elapsed().as_secs_f64(),
+            },
+        ));
+    }
+    let backend = outcomes.first().map(|(b, _)| b.clone()).unwrap_or_default();
+    let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
+    for group in SUITE {
+        let curves: Vec<Curves> = outcomes
+            .iter()
+            .filter(|o| {
+                group
+                    .experiments
+                    .iter()
+                    .any(|e| e.name == o.experiment.name)
+            })
+            .map(|o| Curves {
+                label: o.experiment.name.to_string(),
+                epochs: o.summary.history.clone(),
+            })
+            .collect();
+        if !curves.is_empty() {
+            charts::draw_curves(&curves, &options.out.join(format!("{}.png", group.chart)))?;
+        }
+    }
+    let report = render(
+        &outcomes,
+        options.quick,
+        &backend,
+        started.elapsed().as_secs_f64(),
+    );
+    let path = options.out.join(REPORT_FILE);
+    write_atomically(&path, report.as_bytes())?;
+    Ok(path)
+}
+
+/// Our figure and how it compares, for the table: (published, ours, difference).
+fn compare(outcome: &Outcome, all: &[Outcome]) -> (String, String, String) {
+    let history = &outcome.summary.history;
+    let last = outcome.final_epoch();
+    let named = |name: &str| all.iter().find(|o| o.experiment.name == name);
+    let verdict = |holds: Option<bool>| match holds {
+        Some(true) => "holds".to_string(),
+        Some(false) => "**does not hold**".to_string(),
+        None => "not checked (run the group together)".to_string(),
+    };
+    match outcome.experiment.published {
+        Published::Accuracy { split, percent } => {
+            let (best, name) = match split {
+                Split::Test => (metrics::best_test(history), "test"),
+                Split::Validation => (metrics::best_validation(history), "validation"),
+            };
+            let best = best.expect("a run trains an epoch");
+            let ours = 100.0
+                * match split {
+                    Split::Test => best.test_accuracy(),
+                    Split::Validation => best.validation_accuracy(),
+                };
+            (
+                format!("{percent:.2}% {name}"),
+                format!("{ours:.2}% {name} (epoch {})", best.epoch),
+                format!("{:+.2} points", ours - percent),
+            )
+        }
+        Published::Claim(claim) => {
+            let loss = format!("final loss {:.3}", last.train_loss);
+            match claim {
+                Claim::SlowestOfGroup => {
+                    let group = SUITE
+                        .iter()
+                        .find(|g| {
+                            g.experiments
+                                .iter()
+                                .any(|e| e.name == outcome.experiment.name)
+                        })
+                        .expect("every experiment is in a group");
+                    let others: Vec<&Outcome> = group
+                        .experiments
+                        .iter()
+                        .filter(|e| e.name != outcome.experiment.name)
+                        .filter_map(|e| named(e.name))
+                        .collect();
+                    let holds = (!others.is_empty()).then(|| {
+                        others
+                            .iter()
+                            .all(|o| o.final_epoch().train_loss < last.train_loss)
+                    });
+                    ("learns slowest of its group".into(), loss, verdict(holds))
+                }
+                Claim::FasterThan(name) => {
+                    let other = named(name);
+                    let ours = match other {
+                        Some(o) => format!("{loss} ({name}: {:.3})", o.final_epoch().train_loss),
+                        None => loss,
+                    };
+                    let holds = other.map(|o| last.train_loss < o.final_epoch().train_loss);
+                    (format!("learns faster than {name}"), ours, verdict(holds))
+                }
+                Claim::DoesNotLearn => (
+                    "does not learn (loss stays near 2.30)".into(),
+                    format!("{loss}, test {:.2}%", 100.0 * last.test_accuracy()),
+                    verdict(Some(last.train_loss > 2.2)),
+                ),
+                Claim::Overfits => (
+                    "training 100%, test far below".into(),
+                    format!(
+                        "training {:.1}%, gap {:.1} points",
+                        100.0 * outcome.summary.train_accuracy(),
+                        outcome.gap()
+                    ),
+                    verdict(Some(
+                        outcome.summary.train_accuracy() >= 0.995 && outcome.gap() >= 10.0,
+                    )),
+                ),
+                Claim::NarrowsGapOf(name) => {
+                    let other = named(name);
+                    let ours = format!(
+                        "training {:.1}%, gap {:.1} points{}",
+                        100.0 * outcome.summary.train_accuracy(),
+                        outcome.gap(),
+                        other.map_or(String::new(), |o| format!(" ({name}: {:.1})", o.gap()))
+                    );
+                    let holds = other.map(|o| outcome.gap() < o.gap());
+                    (format!("narrower gap than {name}"), ours, verdict(holds))
+                }
+            }
+        }
+    }
+}
+
+/// The report: how it was made, the table, then a section per group with its chart.
+fn render(outcomes: &[Outcome], quick: bool, backend: &str, seconds: f64) -> String {
+    let mut md = String::from("# The books' experiments, rerun\n\n");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let _ = writeln!(
+        md,
+        "Made by `digits reproduce{}` (digits {}) on {backend}, {cores} CPU cores{}, in {:.0} s.\n",
+        if quick { " --quick" } else { "" },
+        env!("CARGO_PKG_VERSION"),
+        cpu_model().map_or(String::new(), |m| format!(" ({m})")),
+        seconds
+    );
+    if quick {
+        md.push_str(&format!(
+            "**Quick mode:** every run is cut to at most {QUICK_EPOCHS} epochs so that CI can run the whole pipeline. These figures are not comparable with the books'.\n\n"
+        ));
+    }
+    md.push_str(
+        "Accuracies are the best over the epochs, on the split the book reports, as the books report them. \
+         Where a book only draws a figure, the table states what the figure shows and checks it against our runs. \
+         *Time* is the wall time of the whole run: loading the data, training, evaluating every epoch and writing a checkpoint every epoch.\n\n",
+    );
+    md.push_str("| experiment | source | published | ours | difference | time |\n");
+    md.push_str("|---|---|---|---|---|---|\n");
+    for outcome in outcomes {
+        let (published, ours, difference) = compare(outcome, outcomes);
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {published} | {ours} | {difference} | {:.1} s |",
+            outcome.experiment.name, outcome.experiment.source, outcome.seconds
+        );
+    }
+    for group in SUITE {
+        let runs: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| {
+                group
+                    .experiments
+                    .iter()
+                    .any(|e| e.name == o.experiment.name)
+            })
+            .collect();
+        if runs.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            md,
+            "\n## {}\n\n![{}]({}.png)\n",
+            group.title, group.chart, group.chart
+        );
+        md.push_str("| run | epochs | best validation (epoch) | test there | best test | final loss | final training accuracy |\n");
+        md.push_str("|---|---|---|---|---|---|---|\n");
+        for run in runs {
+            let history = &run.summary.history;
+            let chosen = metrics::best_validation(history).expect("a run trains an epoch");
+            let best = metrics::best_test(history).expect("a run trains an epoch");
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {:.2}% ({}) | {:.2}% | {:.2}% | {:.4} | {:.2}% |",
+                run.experiment.name,
+                history.len(),
+                100.0 * chosen.validation_accuracy(),
+                chosen.epoch,
+                100.0 * chosen.test_accuracy(),
+                100.0 * best.test_accuracy(),
+                run.final_epoch().train_loss,
+                100.0 * run.summary.train_accuracy()
+            );
+        }
+    }
+    md
+}
+
+/// The CPU's model name, where the OS says it.
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string(Path::new("/proc/cpuinfo")).ok()?;
+    info.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|m| m.trim().to_string())
+}

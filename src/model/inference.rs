@@ -1,0 +1,200 @@
+//! Using a trained model: predictions, accuracy, and the confusion matrix.
+
+use std::fmt;
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{Int, Tensor};
+
+use crate::data::MnistBatch;
+use crate::model::config::Output;
+use crate::model::mlp::Mlp;
+
+/// The class the model scores highest for each image: `[n, 784]` -> `[n]`.
+pub fn predict(model: &Mlp, images: Tensor<2>) -> Tensor<1, Int> {
+    // [n, 784] -> [n, classes] -> [n, 1] -> [n]
+    model.forward(images).argmax(1).squeeze_dim::<1>(1)
+}
+
+/// How many examples of `split` the model classifies correctly, counted on the device.
+pub fn correct(model: &Mlp, split: &MnistBatch) -> usize {
+    let hits = predict(model, split.images.clone())
+        .equal(split.labels.clone())
+        .int()
+        .sum();
+    usize::try_from(hits.into_scalar::<i64>()).expect("a count is not negative")
+}
+
+/// Each image's probability of each class: `[n, 784]` -> `n × classes`. For logits this is
+/// their softmax; sigmoid activations, which need not sum to one, are divided by their sum.
+pub fn probabilities(model: &Mlp, output: Output, images: Tensor<2>) -> Vec<Vec<f32>> {
+    probabilities_of(model.forward(images), output)
+}
+
+/// [`probabilities`] from the network's output `scores` (`[n, classes]`).
+fn probabilities_of(scores: Tensor<2>, output: Output) -> Vec<Vec<f32>> {
+    let classes = scores.dims()[1];
+    let probabilities = match output {
+        Output::Logits => softmax(scores, 1),
+        Output::Sigmoid => scores.clone() / scores.sum_dim(1),
+    };
+    probabilities
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("probabilities read back as f32")
+        .chunks_exact(classes)
+        .map(<[f32]>::to_vec)
+        .collect()
+}
+
+/// What the network makes of one image, layer by layer.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// The most probable class.
+    pub class: usize,
+    /// The probability of each class (see [`probabilities`]).
+    pub probabilities: Vec<f32>,
+    /// Each hidden layer's activations, input side first.
+    pub hidden: Vec<Vec<f32>>,
+}
+
+/// Reads one image (`[1, 784]`): its class, probabilities and hidden activations.
+pub fn read(model: &Mlp, output: Output, image: Tensor<2>) -> Reading {
+    let (hidden, scores) = model.forward_with_hidden(image);
+    let probabilities = probabilities_of(scores, output).remove(0);
+    Reading {
+        class: ranked(&probabilities)[0].0,
+        probabilities,
+        hidden: hidden
+            .into_iter()
+            .map(|layer| {
+                layer
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .expect("f32 activations")
+            })
+            .collect(),
+    }
+}
+
+/// The classes ranked by probability, most likely first.
+pub fn ranked(probabilities: &[f32]) -> Vec<(usize, f32)> {
+    let mut ranked: Vec<(usize, f32)> = probabilities.iter().copied().enumerate().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    ranked
+}
+
+/// Counts of (true class, predicted class) over a set of examples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfusionMatrix {
+    /// `counts[true][predicted]`.
+    pub counts: Vec<Vec<usize>>,
+    /// The class names, in label order.
+    pub classes: Vec<String>,
+}
+
+impl ConfusionMatrix {
+    /// Classifies `split` with `model` and tallies the results under the names `classes`.
+    pub fn of(model: &Mlp, split: &MnistBatch, classes: Vec<String>) -> Self {
+        let as_vec = |t: Tensor<1, Int>| {
+            t.into_data()
+                .try_to_vec_as::<i64>()
+                .expect("classes read back as integers")
+        };
+        let predicted = as_vec(predict(model, split.images.clone()));
+        let labels = as_vec(split.labels.clone());
+        let mut counts = vec![vec![0; classes.len()]; classes.len()];
+        for (truth, guess) in labels.iter().zip(&predicted) {
+            counts[*truth as usize][*guess as usize] += 1;
+        }
+        Self { counts, classes }
+    }
+
+    /// Examples counted.
+    pub fn total(&self) -> usize {
+        self.counts.iter().flatten().sum()
+    }
+
+    /// Examples classified correctly.
+    pub fn correct(&self) -> usize {
+        (0..self.counts.len()).map(|c| self.counts[c][c]).sum()
+    }
+
+    /// Accuracy on the examples of each true class (NaN for a class with none).
+    pub fn per_class(&self) -> Vec<f64> {
+        (0..self.counts.len())
+            .map(|c| self.counts[c][c] as f64 / self.counts[c].iter().sum::<usize>() as f64)
+            .collect()
+    }
+}
+
+impl fmt::Display for ConfusionMatrix {
+    /// Accuracy, per-class accuracy, then the matrix with true classes as rows.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (correct, total) = (self.correct(), self.total());
+        writeln!(
+            f,
+            "Test accuracy: {correct} / {total} ({:.2}%)",
+            100.0 * correct as f64 / total as f64
+        )?;
+        let name_width = self
+            .classes
+            .iter()
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(1);
+        let count_width = self.total().to_string().len().max(name_width) + 1;
+        writeln!(f, "\nPer class:")?;
+        for ((name, accuracy), row) in self.classes.iter().zip(self.per_class()).zip(&self.counts) {
+            let n: usize = row.iter().sum();
+            writeln!(f, "  {name:>name_width$}: {:6.2}% of {n}", 100.0 * accuracy)?;
+        }
+        writeln!(
+            f,
+            "\nConfusion matrix (rows: true class, columns: predicted):"
+        )?;
+        write!(f, "  {:name_width$}  ", "")?;
+        for name in &self.classes {
+            write!(f, "{name:>count_width$}")?;
+        }
+        for (name, row) in self.classes.iter().zip(&self.counts) {
+            write!(f, "\n  {name:>name_width$}: ")?;
+            for count in row {
+                write!(f, "{count:>count_width$}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranking_puts_the_most_likely_first() {
+        let mut p = [0.0; 10];
+        p[3] = 0.7;
+        p[8] = 0.2;
+        p[5] = 0.1;
+        let ranked = ranked(&p);
+        assert_eq!(ranked[..3], [(3, 0.7), (8, 0.2), (5, 0.1)]);
+    }
+
+    #[test]
+    fn tallies_and_accuracies() {
+        let mut counts = vec![vec![0; 10]; 10];
+        counts[1][1] = 3;
+        counts[1][7] = 1;
+        counts[7][7] = 4;
+        let matrix = ConfusionMatrix {
+            counts,
+            classes: crate::data::digit_names(10),
+        };
+        assert_eq!((matrix.correct(), matrix.total()), (7, 8));
+        assert_eq!(matrix.per_class()[1], 0.75);
+        let text = matrix.to_string();
+        assert!(text.starts_with("Test accuracy: 7 / 8 (87.50%)"), "{text}");
+        assert!(text.contains("  1:  75.00% of 4"), "{text}");
+        assert!(text.contains("\n  7:  0 0 0 0 0 0 0 4 0 0"), "{text}");
+    }
+}

@@ -1,0 +1,508 @@
+//! `digits serve`: a page where you draw a digit and watch the network read it, and the JSON API
+//! behind it, served by axum on tokio.
+//!
+//! Every request's image goes through [`digit_image::from_bytes`], the preparation `predict`
+//! uses, and the page shows the 28×28 input that came out of it: the browser does no image
+//! processing of its own. The page is one HTML file compiled into the binary, so the server
+//! works offline.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /` | the page |
+//! | `POST /api/predict?model=NAME` | a PNG or JPEG body read as a digit: [`Prediction`] |
+//! | `GET /api/models` | each model: [`ModelInfo`] |
+//! | `GET /api/test-digit` | a random MNIST test image and its label: [`TestDigit`] |
+//! | `GET /api/weights?model=NAME&unit=K` | the 784 incoming weights of the first hidden layer's unit K |
+//!
+//! Every error is a 4xx (or 503 when the test set is absent) with `{"error": "..."}`.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use burn::tensor::{Device, Tensor, TensorData};
+use http_body_util::BodyExt;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::data::digit_image;
+use crate::data::run_data::RunData;
+use crate::data::{Examples, IMAGE_PIXELS};
+use crate::model::inference::{self, Reading};
+use crate::model::{Activation, Cost, Output};
+use crate::train::run::run_name;
+use crate::train::trained::Trained;
+
+/// The largest request body `POST /api/predict` reads: 4 MiB, room for a phone photo.
+pub const MAX_BODY: usize = 4 << 20;
+
+/// The most pixels per side of an image `POST /api/predict` reads: a 12-megapixel phone photo
+/// (4032 × 3024) fits. Half `predict`'s limit, since a few KiB of PNG can claim this size and
+/// preparing it takes about 250 MB for as long as the request lasts.
+pub const MAX_SIDE: u32 = 4096;
+
+/// How much of a body over [`MAX_BODY`] is read and dropped before the connection is closed.
+const MAX_DRAINED: usize = 64 << 20;
+
+/// The page: HTML, CSS and JavaScript in one file, compiled in.
+const PAGE: &str = include_str!("page.html");
+
+/// A trained model as the server holds it.
+struct Served {
+    info: ModelInfo,
+    trained: Trained,
+    /// The first hidden layer's incoming weights, one row of 784 per unit.
+    first_layer_weights: Vec<Vec<f32>>,
+}
+
+/// What `GET /api/models` says of a model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The name requests use: the run folder's name.
+    pub name: String,
+    /// The run or checkpoint folder it was read from.
+    pub path: PathBuf,
+    /// Layer sizes, input first.
+    pub sizes: Vec<usize>,
+    /// The class names, in the order of its outputs.
+    pub classes: Vec<String>,
+    /// The hidden layers' activation.
+    pub activation: Activation,
+    /// What the last layer gives.
+    pub output: Output,
+    /// The cost it was trained with.
+    pub cost: Cost,
+    /// Whether the hidden layers are batch-normalised.
+    pub batch_norm: bool,
+    /// The recorded test accuracy of the epoch the weights are from, in [0, 1].
+    pub test_accuracy: Option<f64>,
+}
+
+/// What `POST /api/predict` answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Prediction {
+    /// The model that read the image.
+    pub model: String,
+    /// The most probable class: its index (the digit, for MNIST).
+    pub digit: usize,
+    /// Its name.
+    pub class: String,
+    /// The probability of each class.
+    pub probabilities: Vec<f32>,
+    /// The 28×28 input the network saw, row by row, in [0, 1], ink bright.
+    pub input: Vec<f32>,
+    /// Each hidden layer's activations, input side first.
+    pub hidden: Vec<Vec<f32>>,
+}
+
+/// What `GET /api/test-digit` answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestDigit {
+    /// Its index in the test split.
+    pub index: usize,
+    /// The true class: its index.
+    pub label: u8,
+    /// Its name.
+    pub class: String,
+    /// 784 pixels, row by row, in [0, 1], ink bright.
+    pub pixels: Vec<f32>,
+}
+
+/// What `GET /api/weights` answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UnitWeights {
+    /// The model.
+    pub model: String,
+    /// The unit of the first hidden layer.
+    pub unit: usize,
+    /// Its 784 incoming weights, one per input pixel, row by row.
+    pub weights: Vec<f32>,
+}
+
+/// The models, the test set for random digits, and the device they compute on.
+pub struct App {
+    models: Vec<Served>,
+    /// The test split and its class names.
+    test_set: Option<(Examples, Vec<String>)>,
+    rng: Mutex<StdRng>,
+    device: Device,
+}
+
+impl App {
+    /// Loads each run or checkpoint folder of `models` onto `device`. Models are named by their
+    /// folder; a repeated name gets `-2`, `-3`, ...
+    pub fn new(models: &[PathBuf], device: &Device) -> anyhow::Result<Self> {
+        anyhow::ensure!(!models.is_empty(), "serve needs at least one --model");
+        let mut names = HashSet::new();
+        let models = models
+            .iter()
+            .map(|path| {
+                let base = run_name(path);
+                let name = (1..)
+                    .map(|i| match i {
+                        1 => base.clone(),
+                        i => format!("{base}-{i}"),
+                    })
+                    .find(|name| !names.contains(name))
+                    .expect("a free name");
+                names.insert(name.clone());
+                Served::load(name, path, device)
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            models,
+            test_set: None,
+            rng: Mutex::new(StdRng::seed_from_u64(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |t| t.as_nanos() as u64),
+            )),
+            device: device.clone(),
+        })
+    }
+
+    /// Gives random test images from `data`'s test split; without it, `/api/test-digit`
+    /// answers 503 and the rest works.
+    pub fn with_test_set(self, data: &RunData) -> Self {
+        Self {
+            test_set: Some((data.test_examples(), data.classes())),
+            ..self
+        }
+    }
+
+    /// The first model's run config's `[data]`: where its test images are.
+    pub fn data(&self) -> &crate::data::DataConfig {
+        &self.models[0].trained.config.data
+    }
+
+    /// The models, in the order given.
+    pub fn models(&self) -> Vec<ModelInfo> {
+        self.models.iter().map(|m| m.info.clone()).collect()
+    }
+
+    /// Reads an image's bytes as a digit with the model `name` (the first when `None`).
+    pub fn predict(&self, name: Option<&str>, image: &[u8]) -> Result<Prediction, ApiError> {
+        let served = self.model(name)?;
+        let pixels = digit_image::from_bytes(image, MAX_SIDE).map_err(ApiError::bad_request)?;
+        let input = Tensor::from_data(
+            TensorData::new(pixels.to_vec(), [1, IMAGE_PIXELS]),
+            &self.device,
+        );
+        let Reading {
+            class,
+            probabilities,
+            hidden,
+        } = inference::read(&served.trained.model, served.trained.config.output(), input);
+        Ok(Prediction {
+            model: served.info.name.clone(),
+            digit: class,
+            class: served.info.classes[class].clone(),
+            probabilities,
+            input: pixels.to_vec(),
+            hidden,
+        })
+    }
+
+    /// A random image of the MNIST test set.
+    pub fn test_digit(&self) -> Result<TestDigit, ApiError> {
+        let (test, classes) = self.test_set.as_ref().ok_or_else(|| ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "no test set: start serve with --data-dir DIR".into(),
+        })?;
+        let index = self
+            .rng
+            .lock()
+            .expect("the generator is never left half-used")
+            .random_range(0..test.len());
+        let label = test.labels()[index];
+        Ok(TestDigit {
+            index,
+            label,
+            class: classes[usize::from(label)].clone(),
+            pixels: test.pixels(index).to_vec(),
+        })
+    }
+
+    /// The incoming weights of unit `unit` of model `name`'s first hidden layer.
+    pub fn weights(&self, name: Option<&str>, unit: usize) -> Result<UnitWeights, ApiError> {
+        let served = self.model(name)?;
+        let units = served.first_layer_weights.len();
+        if served.info.sizes.len() < 3 {
+            return Err(ApiError::not_found(format!(
+                "model `{}` has no hidden layer",
+                served.info.name
+            )));
+        }
+        let weights = served.first_layer_weights.get(unit).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "model `{}`'s first hidden layer has units 0 to {}, not {unit}",
+                served.info.name,
+                units - 1
+            ))
+        })?;
+        Ok(UnitWeights {
+            model: served.info.name.clone(),
+            unit,
+            weights: weights.clone(),
+        })
+    }
+
+    fn model(&self, name: Option<&str>) -> Result<&Served, ApiError> {
+        match name {
+            None => Ok(&self.models[0]),
+            Some(name) => self
+                .models
+                .iter()
+                .find(|m| m.info.name == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> =
+                        self.models.iter().map(|m| m.info.name.as_str()).collect();
+                    ApiError::not_found(format!(
+                        "no model named `{name}`; this server has {}",
+                        known.join(", ")
+                    ))
+                }),
+        }
+    }
+}
+
+impl Served {
+    fn load(name: String, path: &Path, device: &Device) -> anyhow::Result<Self> {
+        let trained = Trained::load(path, device)?;
+        let config = &trained.config;
+        let sizes = trained.model.sizes();
+        // [784, n_hidden], row by row: unit j's weights are column j.
+        let first = &trained.model.layers()[0].weight;
+        let [inputs, units] = first.dims();
+        let values = first
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 weights");
+        let first_layer_weights = (0..units)
+            .map(|j| (0..inputs).map(|i| values[i * units + j]).collect())
+            .collect();
+        Ok(Self {
+            info: ModelInfo {
+                name,
+                path: path.to_path_buf(),
+                activation: config.model.activation,
+                output: config.output(),
+                cost: config.loss.cost,
+                batch_norm: config.model.batch_norm,
+                test_accuracy: trained.recorded_test_accuracy(),
+                classes: trained.classes(),
+                sizes,
+            },
+            first_layer_weights,
+            trained,
+        })
+    }
+}
+
+/// A request that cannot be answered: its status and a message for `{"error": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// A 4xx, or 503.
+    pub status: StatusCode,
+    /// What is wrong, in one line.
+    pub message: String,
+}
+
+impl ApiError {
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
+    }
+}
+
+/// The query of the routes that take a model.
+#[derive(Debug, Deserialize)]
+struct ModelQuery {
+    model: Option<String>,
+    unit: Option<usize>,
+}
+
+/// The page and the API over `app`.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/api/models", get(models))
+        .route("/api/predict", post(predict))
+        .route("/api/test-digit", get(test_digit))
+        .route("/api/weights", get(weights))
+        .fallback(|| async { ApiError::not_found("no such page: the API is under /api/") })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                message: "method not allowed: /api/predict takes POST, the others GET".into(),
+            }
+        })
+        .with_state(app)
+}
+
+async fn models(State(app): State<Arc<App>>) -> Json<Vec<ModelInfo>> {
+    Json(app.models())
+}
+
+async fn predict(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    query: Result<Query<ModelQuery>, QueryRejection>,
+    body: Body,
+) -> Result<Json<Prediction>, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !["image/png", "image/jpeg"].contains(&media_type.to_ascii_lowercase().as_str()) {
+        return Err(ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            message: format!("Content-Type must be image/png or image/jpeg, not `{content_type}`"),
+        });
+    }
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let body = read_body(body).await?;
+    // Decoding and the forward pass are CPU work: off the async threads.
+    tokio::task::spawn_blocking(move || app.predict(query.model.as_deref(), &body))
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("reading the image failed: {e}"),
+        })?
+        .map(Json)
+}
+
+/// Reads a body of at most [`MAX_BODY`] bytes. A longer one is still read to its end (up to
+/// [`MAX_DRAINED`]) and dropped, so that a client still sending it receives the 413 rather than
+/// a connection closed under it.
+async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        message: format!(
+            "the image is over {} MiB, the most this server reads",
+            MAX_BODY >> 20
+        ),
+    };
+    let mut kept = Vec::new();
+    let mut length = 0;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("cannot read the body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        length += data.len();
+        if length <= MAX_BODY {
+            kept.extend_from_slice(&data);
+        } else if length > MAX_DRAINED {
+            return Err(too_large());
+        }
+    }
+    if length > MAX_BODY {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(kept))
+}
+
+async fn test_digit(State(app): State<Arc<App>>) -> Result<Json<TestDigit>, ApiError> {
+    app.test_digit().map(Json)
+}
+
+async fn weights(
+    State(app): State<Arc<App>>,
+    query: Result<Query<ModelQuery>, QueryRejection>,
+) -> Result<Json<UnitWeights>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let unit = query
+        .unit
+        .ok_or_else(|| ApiError::bad_request("give the unit: /api/weights?unit=K"))?;
+    app.weights(query.model.as_deref(), unit).map(Json)
+}
+
+/// Serves `app` on `address` until Ctrl-C or SIGTERM, calling `ready` with the URL once it
+/// listens.
+pub fn run(app: App, address: SocketAddr, ready: impl FnOnce(&str)) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the server's threads")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        let bound = listener.local_addr()?;
+        ready(&format!("http://{bound}/"));
+        axum::serve(listener, router(Arc::new(app)))
+            .with_graceful_shutdown(stop_signal())
+            .await
+            .context("the server stopped")
+    })
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_is_whole_and_needs_nothing_from_the_network() {
+        assert!(PAGE.starts_with("<!doctype html>"));
+        assert!(PAGE.trim_end().ends_with("</html>"));
+        for external in ["http://", "https://", "//cdn", "@import"] {
+            assert!(!PAGE.contains(external), "the page names {external}");
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Training a network: the run description ([`config`]), the learner's loop ([`learner`]) and its
+//! optimizer ([`optimizer`]), what each epoch measured ([`metrics`]) and how it is shown
+//! ([`progress`], [`health`], [`charts`]), the checkpoints ([`checkpoint`]), a run from start to
+//! end in its folder ([`run`]), and a trained model read back from one ([`trained`]).
+
+pub mod charts;
+pub mod checkpoint;
+pub mod config;
+pub mod health;
+pub mod learner;
+pub mod metrics;
+pub mod optimizer;
+pub mod progress;
+pub mod run;
+pub mod trained;
+
+pub use config::RunConfig;
+pub use trained::Trained;
