@@ -1,7 +1,7 @@
 //! Weights trained elsewhere become a run folder (`digits import`), so that `eval`, `predict`
 //! and `errors` work on them as on any run.
 //!
-//! The file is safetensors, float32, with digits' names (the README's table): `layers.{i}.weight`
+//! The file is safetensors, float32, with digits' names (docs/interop.md's table): `layers.{i}.weight`
 //! and `layers.{i}.bias`, and for batch norm `norms.{i}.gamma`, `beta`, `running_mean` and
 //! `running_var`. Weights come in either layout: digits' `[n_in, n_out]`, or PyTorch's
 //! `nn.Linear` `[n_out, n_in]` (with `norms.{i}.weight` and `bias` for `nn.BatchNorm1d`), which

@@ -7,7 +7,7 @@ PROBS.f32 holds digits' probabilities for the 10,000 MNIST test images, float32 
 [10000, classes]. Each check runs a client over the same images and compares:
 - `onnx`: ONNX Runtime runs the exported model;
 - `safetensors`: the safetensors library's numpy API reads the weights, and a numpy forward pass,
-  written from the README's table of names and shapes, computes the probabilities;
+  written from docs/interop.md's table of names and shapes, computes the probabilities;
 - `torch`: PyTorch loads the same file into `torch.nn.Linear` layers (skipped where torch is
   not installed).
 
@@ -55,7 +55,7 @@ def normalise(scores, output):
 
 
 def numpy_forward(tensors, x, activation, output, epsilon=1e-5):
-    """The README's table: layers.{i}.weight [n_in, n_out], layers.{i}.bias [n_out], and for
+    """docs/interop.md's table: layers.{i}.weight [n_in, n_out], layers.{i}.bias [n_out], and for
     batch norm norms.{i}.gamma/beta/running_mean/running_var [n]."""
     count = sum(1 for k in tensors if k.startswith("layers.") and k.endswith(".weight"))
     for i in range(count):

@@ -406,7 +406,8 @@ fn import_errors_name_the_file_and_tensor() {
 /// The fenced code blocks of the README's "Using the network elsewhere": (language, code).
 fn readme_snippets() -> Vec<(String, String)> {
     let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/interop.md"))
+            .unwrap();
     let start = readme
         .find("\n## Using the network elsewhere")
         .expect("the README has the section");
