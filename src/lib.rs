@@ -16,6 +16,11 @@
 //! println!("best: {:?}", summary.best());
 //! # anyhow::Ok(())
 //! ```
+//!
+//! The modules, from the bottom up, each using only those before it: [`config`], [`files`] and
+//! [`panics`] underneath; [`backend`], where tensors live; [`data`], the examples; [`model`],
+//! the network; [`train`], the run and its folder; then [`books`], [`interop`] and [`serve`].
+//! The `digits` command is a dispatch over the binary's `cli` modules.
 
 #![warn(missing_docs)]
 
