@@ -188,9 +188,7 @@ mod cpu_pair {
                 "{stdout}"
             );
 
-            Digits::new("train")
-                .arg("--resume")
-                .arg(&run)
+            Digits::resume(&run)
                 .backend(second)
                 .args(["--epochs", "3"])
                 .succeeds();
@@ -234,11 +232,7 @@ fn predicted_digit(stdout: &str) -> String {
 
 /// `digits train` of smoke.toml on real MNIST into `run` with `backend`.
 fn smoke_run(run: &std::path::Path, backend: &str) -> Digits {
-    Digits::new("train")
-        .config("configs/smoke.toml")
-        .data_dir(mnist())
-        .out(run)
-        .backend(backend)
+    Digits::train("configs/smoke.toml", mnist(), run).backend(backend)
 }
 
 /// `smoke.toml` trained on flex on real MNIST into `dir/flex`.
@@ -316,9 +310,7 @@ mod wgpu {
             let tmp = tempfile::tempdir().unwrap();
             let flags = ["--backend", first, "--epochs", "2"];
             let (run, _) = train_synthetic(tmp.path(), "run", &flags);
-            Digits::new("train")
-                .arg("--resume")
-                .arg(&run)
+            Digits::resume(&run)
                 .backend(second)
                 .args(["--epochs", "3"])
                 .succeeds();
@@ -507,11 +499,10 @@ mod remote {
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
         synthetic_mnist(&data, 600, 200, false);
-        let train = Digits::new("train")
-            .config(synthetic_config(tmp.path()))
-            .data_dir(&data)
-            .out(tmp.path().join("doomed"))
-            .args(["--epochs", "1000", "--remote", &server.url]);
+        let doomed = tmp.path().join("doomed");
+        let train = Digits::train(synthetic_config(tmp.path()), &data, &doomed)
+            .args(["--epochs", "1000"])
+            .args(["--remote", &server.url]);
         let mut child = with_token(train, Some(TOKEN))
             .command()
             .stdout(Stdio::piped())

@@ -17,8 +17,9 @@ pub use crate::needs::*;
 /// it.
 ///
 /// ```ignore
-/// let stdout = Digits::new("train").config(config).data_dir(mnist()).out(&run).args(["--epochs", "1"]).succeeds();
-/// let error = Digits::new("eval").arg(&run).fails();
+/// let stdout = Digits::new("eval").arg(&run).data_dir(mnist()).succeeds();
+/// let stdout = Digits::train(config, mnist(), &run).args(["--epochs", "1"]).succeeds();
+/// let error = Digits::resume(&run).args(["--lr", "0.5"]).fails();
 /// ```
 pub struct Digits {
     command: Command,
@@ -32,6 +33,20 @@ impl Digits {
             .arg(subcommand)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
         Self { command }
+    }
+
+    /// `digits train` of `config` on the MNIST folder `data` into the new run folder `out`.
+    pub fn train(
+        config: impl AsRef<OsStr>,
+        data: impl AsRef<OsStr>,
+        out: impl AsRef<OsStr>,
+    ) -> Self {
+        Self::new("train").config(config).data_dir(data).out(out)
+    }
+
+    /// `digits train --resume run`.
+    pub fn resume(run: impl AsRef<OsStr>) -> Self {
+        Self::new("train").arg("--resume").arg(run)
     }
 
     /// One more argument: a word, or a path as it is.
@@ -270,10 +285,7 @@ pub fn train_synthetic(dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Outp
         synthetic_mnist(&data, 600, 200, false);
     }
     let run = dir.join(name);
-    let output = Digits::new("train")
-        .config(synthetic_config(dir))
-        .data_dir(&data)
-        .out(&run)
+    let output = Digits::train(synthetic_config(dir), &data, &run)
         .args(extra)
         .output();
     succeeded(&output);
@@ -310,10 +322,7 @@ pub fn test_digits(mnist: &Path, n: usize) -> Vec<(u8, image::GrayImage)> {
 /// A model trained for two epochs of TwoLayerNet on real MNIST, in `dir/two-layer-net`.
 pub fn trained_two_layer_net(dir: &Path) -> PathBuf {
     let run = dir.join("two-layer-net");
-    Digits::new("train")
-        .config("configs/two-layer-net.toml")
-        .data_dir(mnist())
-        .out(&run)
+    Digits::train("configs/two-layer-net.toml", mnist(), &run)
         .args(["--epochs", "2"])
         .succeeds();
     run
@@ -322,10 +331,7 @@ pub fn trained_two_layer_net(dir: &Path) -> PathBuf {
 /// A small nielsen network (one epoch of smoke.toml) on real MNIST, in `dir/nielsen`.
 pub fn trained_nielsen(dir: &Path) -> PathBuf {
     let run = dir.join("nielsen");
-    Digits::new("train")
-        .config("configs/smoke.toml")
-        .data_dir(mnist())
-        .out(&run)
+    Digits::train("configs/smoke.toml", mnist(), &run)
         .args(["--epochs", "1"])
         .succeeds();
     run

@@ -2,7 +2,6 @@
 //! non-zero exit and no panic, and leaves no run folder behind.
 
 use crate::common::*;
-use std::path::Path;
 
 pub fn tests() -> Vec<Test> {
     vec![
@@ -26,11 +25,6 @@ pub fn tests() -> Vec<Test> {
     ]
 }
 
-/// `digits train` of `config` on `data` into `out`.
-fn train(config: &Path, data: &Path, out: &Path) -> Digits {
-    Digits::new("train").config(config).data_dir(data).out(out)
-}
-
 /// A synthetic data folder, a config for it, and a run folder path inside a temp dir.
 fn setup() -> (
     tempfile::TempDir,
@@ -48,7 +42,7 @@ fn setup() -> (
 
 fn missing_data_folder() {
     let (tmp, _, config, out) = setup();
-    let stderr = train(&config, &tmp.path().join("nope"), &out).fails();
+    let stderr = Digits::train(&config, tmp.path().join("nope"), &out).fails();
     assert!(stderr.contains("nope does not exist"), "{stderr}");
     assert!(stderr.contains("--data-dir"), "{stderr}");
     assert!(!out.exists());
@@ -57,7 +51,7 @@ fn missing_data_folder() {
 fn data_folder_missing_a_file() {
     let (_tmp, data, config, out) = setup();
     std::fs::remove_file(data.join("t10k-labels-idx1-ubyte")).unwrap();
-    let stderr = train(&config, &data, &out).fails();
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(
         stderr.contains("is missing t10k-labels-idx1-ubyte"),
         "{stderr}"
@@ -69,7 +63,7 @@ fn truncated_data_file() {
     let path = data.join("train-images-idx3-ubyte");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
-    let stderr = train(&config, &data, &out).fails();
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(
         stderr.contains("train-images-idx3-ubyte: truncated"),
         "{stderr}"
@@ -84,7 +78,7 @@ fn wrong_magic_number() {
         data.join("t10k-images-idx3-ubyte"),
     )
     .unwrap();
-    let stderr = train(&config, &data, &out).fails();
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(
         stderr.contains("t10k-images-idx3-ubyte: wrong magic number"),
         "{stderr}"
@@ -94,14 +88,14 @@ fn wrong_magic_number() {
 fn images_and_labels_disagree() {
     let (_tmp, data, config, out) = setup();
     write_labels(&data.join("train-labels-idx1-ubyte"), &[1; 299], false);
-    let stderr = train(&config, &data, &out).fails();
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(stderr.contains("300 images, but"), "{stderr}");
     assert!(stderr.contains("holds 299 labels"), "{stderr}");
 }
 
 fn missing_config_file() {
     let (tmp, data, _, out) = setup();
-    let stderr = train(&tmp.path().join("absent.toml"), &data, &out).fails();
+    let stderr = Digits::train(tmp.path().join("absent.toml"), &data, &out).fails();
     assert!(
         stderr.contains("absent.toml: cannot read config"),
         "{stderr}"
@@ -114,7 +108,7 @@ fn unknown_key_in_config() {
         .unwrap()
         .replace("seed = 1", "seed = 1\nsed = 2");
     std::fs::write(&config, text).unwrap();
-    let stderr = train(&config, &data, &out).fails();
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(stderr.contains("synthetic.toml:"), "{stderr}");
     assert!(stderr.contains("unknown field `sed`"), "{stderr}");
 }
@@ -125,7 +119,7 @@ fn sizes_that_do_not_fit_the_data() {
         .unwrap()
         .replace("[784, 50, 10]", "[784, 50, 12]");
     std::fs::write(&config, text).unwrap();
-    let stderr = train(&config, &data, &out).fails();
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(stderr.contains("10 classes, got 12"), "{stderr}");
 }
 
@@ -138,20 +132,24 @@ fn flags_are_validated_like_the_file() {
         ("--lr", "-1", "[optimizer] lr"),
         ("--lr", "nan", "[optimizer] lr"),
     ] {
-        let stderr = train(&config, &data, &out).args([flag, value]).fails();
+        let stderr = Digits::train(&config, &data, &out)
+            .args([flag, value])
+            .fails();
         assert!(stderr.contains(expected), "{flag} {value}: {stderr}");
     }
 }
 
 fn a_finished_run_is_not_overwritten() {
     let (_tmp, data, config, out) = setup();
-    train(&config, &data, &out).succeeds();
+    Digits::train(&config, &data, &out).succeeds();
     let before = std::fs::read(out.join("metrics.csv")).unwrap();
-    let stderr = train(&config, &data, &out).fails();
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(stderr.contains("already holds a run"), "{stderr}");
     assert_eq!(std::fs::read(out.join("metrics.csv")).unwrap(), before);
 
-    train(&config, &data, &out).arg("--force").succeeds();
+    Digits::train(&config, &data, &out)
+        .arg("--force")
+        .succeeds();
     let aside = out.with_extension("previous-1");
     assert_eq!(std::fs::read(aside.join("metrics.csv")).unwrap(), before);
 }
@@ -162,7 +160,7 @@ fn divergence_stops_with_a_message() {
         .unwrap()
         .replace("lr = 0.1", "lr = 1e30");
     std::fs::write(&config, text).unwrap();
-    let stderr = train(&config, &data, &out).fails();
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(stderr.contains("diverged at epoch 1"), "{stderr}");
     assert!(stderr.contains("smaller learning rate"), "{stderr}");
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
@@ -179,7 +177,7 @@ fn toml_syntax_error_names_file_line_and_column() {
         .unwrap()
         .replace("lr = 0.1", "lr = = 0.1");
     std::fs::write(&config, text).unwrap();
-    let stderr = train(&config, &data, &out).fails();
+    let stderr = Digits::train(&config, &data, &out).fails();
     let line = std::fs::read_to_string(&config)
         .unwrap()
         .lines()
@@ -198,7 +196,7 @@ fn wrong_type_names_the_key_and_the_expected_type() {
         .unwrap()
         .replace("epochs = 10", "epochs = \"ten\"");
     std::fs::write(&config, text).unwrap();
-    let stderr = train(&config, &data, &out).fails();
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(stderr.contains("training.epochs"), "{stderr}");
     assert!(stderr.contains("expected usize"), "{stderr}");
 }
@@ -224,7 +222,7 @@ fn unknown_activation_cost_or_initializer_lists_the_allowed_values() {
         let (_tmp, data, config, out) = setup();
         let text = std::fs::read_to_string(&config).unwrap().replace(from, to);
         std::fs::write(&config, text).unwrap();
-        let stderr = train(&config, &data, &out).fails();
+        let stderr = Digits::train(&config, &data, &out).fails();
         assert!(stderr.contains(expected), "{to}: {stderr}");
     }
 }
@@ -233,7 +231,7 @@ fn empty_data_folder_lists_all_four_files() {
     let (tmp, _, config, out) = setup();
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let stderr = train(&config, &empty, &out).fails();
+    let stderr = Digits::train(&config, &empty, &out).fails();
     assert!(
         stderr.contains("is missing train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"),
         "{stderr}"
@@ -246,7 +244,7 @@ fn label_out_of_range_and_wrong_image_size() {
     let mut labels = vec![1u8; 100];
     labels[7] = 10;
     write_labels(&data.join("t10k-labels-idx1-ubyte"), &labels, false);
-    let stderr = train(&config, &data, &out).fails();
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(
         stderr.contains("t10k-labels-idx1-ubyte: label 10 of item 7"),
         "{stderr}"
@@ -259,7 +257,7 @@ fn label_out_of_range_and_wrong_image_size() {
     }
     bytes.extend(vec![0u8; 2 * 32 * 32]);
     std::fs::write(data.join("t10k-images-idx3-ubyte"), bytes).unwrap();
-    let stderr = train(&config, &data, &out).fails();
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(
         stderr.contains("t10k-images-idx3-ubyte: images are 32×32, expected 28×28"),
         "{stderr}"
@@ -268,14 +266,14 @@ fn label_out_of_range_and_wrong_image_size() {
 
 fn eval_with_a_model_of_another_shape_names_the_mismatch() {
     let (tmp, data, config, out) = setup();
-    train(&config, &data, &out).succeeds();
+    Digits::train(&config, &data, &out).succeeds();
     let wider = tmp.path().join("wider.toml");
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("[784, 50, 10]", "[784, 64, 10]");
     std::fs::write(&wider, text).unwrap();
     let other = tmp.path().join("other");
-    train(&wider, &data, &other).succeeds();
+    Digits::train(&wider, &data, &other).succeeds();
     std::fs::copy(other.join("model.bpk"), out.join("model.bpk")).unwrap();
     let stderr = Digits::new("eval").arg(&out).fails();
     assert!(

@@ -4,18 +4,6 @@
 use crate::common::*;
 use std::path::{Path, PathBuf};
 
-/// The synthetic config with `[model]`, `[loss]`, `[optimizer]`, `[training]` and `[data]`
-/// keys added (each `extra` entry is inserted after its section header).
-fn config_with(dir: &Path, name: &str, extra: &[Keys]) -> PathBuf {
-    let mut text = std::fs::read_to_string(synthetic_config(dir)).unwrap();
-    for (section, keys) in extra {
-        text = text.replace(section, &format!("{section}\n{keys}"));
-    }
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 pub fn tests() -> Vec<Test> {
     vec![
         test!(stateful_runs_resume_exactly),
@@ -26,14 +14,16 @@ pub fn tests() -> Vec<Test> {
     ]
 }
 
-/// `digits train` of `config` on `data` into `out`.
-fn train(config: &Path, data: &Path, out: &Path) -> Digits {
-    Digits::new("train").config(config).data_dir(data).out(out)
-}
-
-/// `digits train --resume run`.
-fn resume(run: &Path) -> Digits {
-    Digits::new("train").arg("--resume").arg(run)
+/// The synthetic config with `[model]`, `[loss]`, `[optimizer]`, `[training]` and `[data]`
+/// keys added (each `extra` entry is inserted after its section header).
+fn config_with(dir: &Path, name: &str, extra: &[Keys]) -> PathBuf {
+    let mut text = std::fs::read_to_string(synthetic_config(dir)).unwrap();
+    for (section, keys) in extra {
+        text = text.replace(section, &format!("{section}\n{keys}"));
+    }
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// Keys to insert after a section header: (header, keys).
@@ -105,7 +95,7 @@ fn stateful_runs_resume_exactly() {
             tmp.path().join(format!("{name}-whole")),
             tmp.path().join(format!("{name}-split")),
         );
-        let header = train(&config, &data, &whole)
+        let header = Digits::train(&config, &data, &whole)
             .args(["--epochs", "4"])
             .succeeds();
         assert!(header.contains(&format!("; {name} lr")), "{header}");
@@ -115,7 +105,7 @@ fn stateful_runs_resume_exactly() {
         for epoch in ["epoch-0003", "epoch-0004"] {
             std::fs::remove_dir_all(split.join("checkpoints").join(epoch)).unwrap();
         }
-        let resumed = resume(&split).succeeds();
+        let resumed = Digits::resume(&split).succeeds();
         assert!(resumed.contains("Resuming after epoch 2"), "{resumed}");
         let rows = metrics_without_seconds(&whole);
         assert_eq!(rows.len(), 4);
@@ -150,7 +140,7 @@ fn early_stopping_ends_the_run_and_keeps_the_best_checkpoint() {
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 600, 200, false);
     let out = tmp.path().join("run");
-    let stdout = train(&config, &data, &out).succeeds();
+    let stdout = Digits::train(&config, &data, &out).succeeds();
     assert!(
         stdout.contains("Stopped early: validation accuracy has not improved since epoch 1 (2 epochs of patience)"),
         "{stdout}"
@@ -158,7 +148,7 @@ fn early_stopping_ends_the_run_and_keeps_the_best_checkpoint() {
     assert!(stdout.contains("Best validation accuracy: "), "{stdout}");
     assert_eq!(metrics_without_seconds(&out).len(), 3);
     assert_eq!(checkpoints(&out), ["epoch-0001", "epoch-0003"]);
-    let stdout = resume(&out).args(["--epochs", "20"]).succeeds();
+    let stdout = Digits::resume(&out).args(["--epochs", "20"]).succeeds();
     assert!(stdout.contains("Stopped early"), "{stdout}");
     assert!(!stdout.contains("Epoch 4"), "{stdout}");
     assert_eq!(metrics_without_seconds(&out).len(), 3);
@@ -171,10 +161,10 @@ fn train_limit_trains_on_a_subset() {
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 600, 200, false);
     let limited = config_with(tmp.path(), "limited", &[("[data]", "train_limit = 50")]);
-    let stdout = train(&limited, &data, &tmp.path().join("run")).succeeds();
+    let stdout = Digits::train(&limited, &data, tmp.path().join("run")).succeeds();
     assert!(stdout.contains("first 50 training examples"), "{stdout}");
     let out = tmp.path().join("too-big");
-    let message = train(&limited, &data, &out)
+    let message = Digits::train(&limited, &data, &out)
         .args(["--batch-size", "60"])
         .fails();
     assert!(
@@ -191,7 +181,7 @@ fn misplaced_optimizer_key_is_a_clean_error() {
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 600, 200, false);
     let config = config_with(tmp.path(), "mixed", &[("[optimizer]", "beta1 = 0.8")]);
-    let message = train(&config, &data, &tmp.path().join("run")).fails();
+    let message = Digits::train(&config, &data, tmp.path().join("run")).fails();
     assert!(
         message.contains(
             "mixed.toml: [optimizer] beta1: only used with name = \"adam\", but name is \"sgd\""

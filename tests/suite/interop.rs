@@ -98,12 +98,7 @@ enum Readers {
 fn exports_agree((config, flags): Exported, readers: Readers) {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    Digits::new("train")
-        .config(config)
-        .data_dir(mnist())
-        .out(&run)
-        .args(flags)
-        .succeeds();
+    Digits::train(config, mnist(), &run).args(flags).succeeds();
     let export = |format: &str| {
         let file = tmp.path().join(format!("model.{format}"));
         Digits::new("export")
@@ -249,10 +244,7 @@ fn export_then_import_predicts_identically() {
     for config in ["configs/smoke.toml", "configs/ch6-batchnorm-on.toml"] {
         let tmp = tempfile::tempdir().unwrap();
         let run = tmp.path().join("run");
-        Digits::new("train")
-            .config(config)
-            .data_dir(mnist())
-            .out(&run)
+        Digits::train(config, mnist(), &run)
             .args(["--epochs", "1"])
             .succeeds();
         let exported = tmp.path().join("model.safetensors");
@@ -406,11 +398,8 @@ fn needs_torch((_, code): &Snippet) -> bool {
 /// A folder holding a trained `artifacts/nielsen` (smoke.toml), as the snippets name it.
 fn readme_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    Digits::new("train")
-        .config("configs/smoke.toml")
-        .data_dir(mnist())
-        .out(dir.path().join("artifacts/nielsen"))
-        .succeeds();
+    let run = dir.path().join("artifacts/nielsen");
+    Digits::train("configs/smoke.toml", mnist(), &run).succeeds();
     dir
 }
 

@@ -39,11 +39,6 @@ fn outcome(run: &Path) -> (Vec<String>, Vec<u8>, Vec<u8>) {
     )
 }
 
-/// `digits train --resume run`.
-fn resume(run: &Path) -> Digits {
-    Digits::new("train").arg("--resume").arg(run)
-}
-
 /// A synthetic data folder and its config, inside a temp dir.
 struct Synthetic {
     tmp: tempfile::TempDir,
@@ -66,10 +61,7 @@ impl Synthetic {
 
     /// `digits train` of a new run into `run`.
     fn train(&self, run: &Path) -> Digits {
-        Digits::new("train")
-            .config(&self.config)
-            .data_dir(&self.data)
-            .out(run)
+        Digits::train(&self.config, &self.data, run)
     }
 }
 
@@ -119,16 +111,13 @@ fn resume_is_exact_for_the_seed_configs() {
         let whole = tmp.path().join("whole");
         let split = tmp.path().join("split");
         let new_run = |out: &Path, epochs: &str| {
-            Digits::new("train")
-                .config(config)
-                .data_dir(mnist())
-                .out(out)
+            Digits::train(config, mnist(), out)
                 .args(["--epochs", epochs])
                 .succeeds();
         };
         new_run(&whole, "3");
         new_run(&split, "1");
-        resume(&split).args(["--epochs", "3"]).succeeds();
+        Digits::resume(&split).args(["--epochs", "3"]).succeeds();
         assert_eq!(metrics_without_seconds(&split).len(), 3);
         assert!(
             outcome(&whole) == outcome(&split),
@@ -158,18 +147,18 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
             .all(|n| n.contains(".partial-"))
     );
     // 2: during a later checkpoint, with complete ones beside it.
-    let mut child = spawn(resume(&run), 300);
+    let mut child = spawn(Digits::resume(&run), 300);
     wait_for("epoch 3", || run.join("checkpoints/epoch-0003").is_dir());
     wait_for("a half-written checkpoint", || half_written(&run));
     child.kill().unwrap();
     child.wait().unwrap();
     // 3: anywhere.
-    let mut child = spawn(resume(&run), 30);
+    let mut child = spawn(Digits::resume(&run), 30);
     std::thread::sleep(Duration::from_millis(250));
     child.kill().unwrap();
     child.wait().unwrap();
 
-    resume(&run).succeeds();
+    Digits::resume(&run).succeeds();
     assert!(!half_written(&run), "{:?}", checkpoint_names(&run));
     assert!(outcome(&whole) == outcome(&run), "the killed run differs");
 }
@@ -204,7 +193,7 @@ fn ctrl_c_keeps_the_last_checkpoint_and_says_how_to_resume() {
         "{stderr}"
     );
 
-    resume(&run).succeeds();
+    Digits::resume(&run).succeeds();
     assert!(
         outcome(&whole) == outcome(&run),
         "the interrupted run differs"
@@ -224,7 +213,7 @@ fn a_damaged_checkpoint_falls_back_to_the_previous_one() {
     let mut bytes = std::fs::read(&model).unwrap();
     bytes[200] ^= 0xff;
     std::fs::write(&model, bytes).unwrap();
-    let output = resume(&run).args(["--epochs", "5"]).output();
+    let output = Digits::resume(&run).args(["--epochs", "5"]).output();
     succeeded(&output);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -241,7 +230,7 @@ fn a_damaged_checkpoint_falls_back_to_the_previous_one() {
         let state = run.join("checkpoints").join(name).join("state.toml");
         std::fs::write(state, "epoch = ").unwrap();
     }
-    let stderr = resume(&run).args(["--epochs", "6"]).fails();
+    let stderr = Digits::resume(&run).args(["--epochs", "6"]).fails();
     assert!(stderr.contains("no usable checkpoint"), "{stderr}");
 }
 
@@ -250,27 +239,27 @@ fn resume_refuses_changes_to_the_mathematics() {
     let s = Synthetic::new();
     let run = s.run("run");
     s.train(&run).args(["--epochs", "1"]).succeeds();
-    let stderr = resume(&run).args(["--lr", "0.5"]).fails();
+    let stderr = Digits::resume(&run).args(["--lr", "0.5"]).fails();
     assert!(
         stderr.contains("`optimizer.lr` is 0.1 in the run but 0.5 now"),
         "{stderr}"
     );
-    let stderr = resume(&run).args(["--batch-size", "20"]).fails();
+    let stderr = Digits::resume(&run).args(["--batch-size", "20"]).fails();
     assert!(
         stderr.contains("`training.batch_size` is 10 in the run but 20 now"),
         "{stderr}"
     );
-    let stderr = resume(&run).config("configs/nielsen.toml").fails();
+    let stderr = Digits::resume(&run).config("configs/nielsen.toml").fails();
     assert!(
         stderr.contains("`data.validation_size` is 100 in the run but 10000 now"),
         "{stderr}"
     );
-    let stderr = resume(&run).out("elsewhere").fails();
+    let stderr = Digits::resume(&run).out("elsewhere").fails();
     assert!(
         stderr.contains("--out cannot be combined with --resume"),
         "{stderr}"
     );
-    let stderr = resume(Path::new("/no/such/run")).fails();
+    let stderr = Digits::resume("/no/such/run").fails();
     assert!(
         stderr.contains("/no/such/run is not a run folder"),
         "{stderr}"
@@ -380,7 +369,7 @@ fn a_run_in_use_is_refused_until_its_process_ends() {
     let run = s.run("busy");
     let mut child = spawn(s.train(&run), 300);
     wait_for("epoch 1", || run.join("checkpoints/epoch-0001").is_dir());
-    let stderr = resume(&run).fails();
+    let stderr = Digits::resume(&run).fails();
     assert!(
         stderr.contains("is in use by another digits process"),
         "{stderr}"
@@ -392,7 +381,7 @@ fn a_run_in_use_is_refused_until_its_process_ends() {
 
     child.kill().unwrap();
     child.wait().unwrap();
-    resume(&run).succeeds();
+    Digits::resume(&run).succeeds();
 }
 
 /// SIGTERM, as a job scheduler sends it, stops like Ctrl-C.
@@ -410,7 +399,7 @@ fn sigterm_keeps_the_last_checkpoint_too() {
     assert_eq!(output.status.code(), Some(130));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("train --resume"), "{stderr}");
-    resume(&run).succeeds();
+    Digits::resume(&run).succeeds();
 }
 
 /// A full disk (here a file-size limit, `ulimit -f`, with SIGXFSZ ignored so that writes fail
@@ -436,7 +425,7 @@ fn a_full_disk_is_an_error_and_the_last_checkpoint_survives() {
     assert!(stderr.contains("File too large"), "{stderr}");
     assert!(Checkpoint::open(&run.join("checkpoints/epoch-0001")).is_ok());
 
-    resume(&run).args(["--epochs", "3"]).succeeds();
+    Digits::resume(&run).args(["--epochs", "3"]).succeeds();
     assert!(
         outcome(&whole) == outcome(&run),
         "the run differs after the full disk"
@@ -454,7 +443,7 @@ fn a_failed_checkpoint_write_keeps_the_previous_one() {
 
     let blocker = run.join("checkpoints/epoch-0002");
     std::fs::write(&blocker, "in the way").unwrap();
-    let stderr = resume(&run).args(["--epochs", "3"]).fails();
+    let stderr = Digits::resume(&run).args(["--epochs", "3"]).fails();
     assert!(stderr.contains("cannot write checkpoint"), "{stderr}");
     assert!(stderr.contains("epoch-0002"), "{stderr}");
     assert_eq!(
@@ -465,7 +454,7 @@ fn a_failed_checkpoint_write_keeps_the_previous_one() {
     assert!(Checkpoint::open(&run.join("checkpoints/epoch-0001")).is_ok());
 
     std::fs::remove_file(&blocker).unwrap();
-    resume(&run).args(["--epochs", "3"]).succeeds();
+    Digits::resume(&run).args(["--epochs", "3"]).succeeds();
     assert!(
         outcome(&whole) == outcome(&run),
         "the run differs after the failed write"

@@ -20,11 +20,7 @@ fn smoke_config_learns_real_mnist_and_repeats_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = [tmp.path().join("first"), tmp.path().join("second")];
     for run in &runs {
-        let stdout = Digits::new("train")
-            .config("configs/smoke.toml")
-            .data_dir(mnist())
-            .out(run)
-            .succeeds();
+        let stdout = Digits::train("configs/smoke.toml", mnist(), run).succeeds();
         assert!(stdout.contains("Epoch 2: test "), "{stdout}");
         assert!(!stdout.contains("Warning"), "{stdout}");
         assert!(
@@ -63,10 +59,7 @@ fn smoke_config_learns_real_mnist_and_repeats_exactly() {
 fn a_run_that_does_not_learn_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let stdout = Digits::new("train")
-        .config("configs/two-layer-net.toml")
-        .data_dir(mnist())
-        .out(&run)
+    let stdout = Digits::train("configs/two-layer-net.toml", mnist(), &run)
         .args(["--lr", "1000", "--epochs", "3"])
         .succeeds();
     let warnings: Vec<&str> = stdout
@@ -96,10 +89,7 @@ fn a_run_that_does_not_learn_says_so() {
 fn cross_entropy_config_learns_real_mnist() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    Digits::new("train")
-        .config("configs/two-layer-net.toml")
-        .data_dir(mnist())
-        .out(&run)
+    Digits::train("configs/two-layer-net.toml", mnist(), &run)
         .args(["--epochs", "1"])
         .succeeds();
     let accuracies = test_accuracies(&run);
