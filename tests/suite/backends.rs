@@ -1,29 +1,82 @@
-//! The CPU backends against each other: gradients, accuracy after a real run, checkpoints
-//! carried from one to the other, and the error for a backend not compiled in.
+//! The backends against each other: the CPU backends' gradients, accuracy after a real run and
+//! checkpoints carried from one to the other; wgpu, remote and LibTorch trained against flex;
+//! and the error for a backend not compiled in.
+//!
+//! The default build has flex only: the tests of the others are ignored there, as "built
+//! without --features ...". .ci/run runs them in their own build, `cargo test --release
+//! --features ndarray,wgpu,remote --test suite backends::` (and `tch` where LibTorch is
+//! installed).
 
 use crate::common::*;
+use crate::harness::Requirement;
+use digits::backend::BackendName;
+
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(
+            a_backend_not_compiled_in_is_a_one_line_error,
+            A_BACKEND_LEFT_OUT
+        ),
+        test!(
+            cpu_pair::autodiff_gradients_agree_across_cpu_backends,
+            NDARRAY
+        ),
+        test!(
+            cpu_pair::cpu_backends_reach_the_same_accuracy,
+            NDARRAY,
+            MNIST
+        ),
+        test!(cpu_pair::checkpoints_move_between_cpu_backends, NDARRAY),
+        test!(
+            feature = "wgpu",
+            wgpu::wgpu_trains_evaluates_and_predicts_like_flex,
+            wgpu::ADAPTER,
+            MNIST
+        ),
+        test!(
+            feature = "wgpu",
+            wgpu::runs_resume_across_flex_and_wgpu,
+            wgpu::ADAPTER
+        ),
+        test!(
+            feature = "wgpu",
+            wgpu::auto_passes_over_a_software_gpu,
+            wgpu::ADAPTER,
+            wgpu::NO_HARDWARE_GPU
+        ),
+        test!(feature = "wgpu", wgpu::no_vulkan_driver_is_a_one_line_error),
+        test!(remote::remote_trains_and_evaluates_like_flex, REMOTE, MNIST),
+        test!(remote::the_server_refuses_a_missing_or_wrong_token, REMOTE),
+        test!(remote::nobody_listening_is_a_quick_error, REMOTE),
+        test!(
+            remote::a_client_killed_mid_epoch_leaves_the_server_serving,
+            REMOTE
+        ),
+        test!(tch_trains_like_flex, TCH, MNIST),
+    ]
+}
+
+/// A backend this build lacks, for the error it gives.
+const A_BACKEND_LEFT_OUT: Requirement = Requirement::optional("a backend left out", || {
+    if BackendName::CONCRETE.into_iter().all(|b| b.compiled()) {
+        return Err("every backend is compiled in".into());
+    }
+    Ok(())
+});
 
 /// A backend this build lacks names the ones it has and the feature that adds it.
-#[test]
 fn a_backend_not_compiled_in_is_a_one_line_error() {
-    let Some(missing) = digits::backend::BackendName::CONCRETE
+    let missing = BackendName::CONCRETE
         .into_iter()
         .find(|b| !b.compiled())
-    else {
-        eprintln!("skipped: every backend is compiled in");
-        return;
-    };
+        .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let stderr = clean_error(&digits(&[
-        "train",
-        "--config",
-        "configs/smoke.toml",
-        "--backend",
-        &missing.to_string(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let stderr = Digits::new("train")
+        .config("configs/smoke.toml")
+        .backend(missing.to_string())
+        .out(&out)
+        .fails();
     assert!(
         stderr.contains(&format!("--features {missing}")),
         "{stderr}"
@@ -31,13 +84,13 @@ fn a_backend_not_compiled_in_is_a_one_line_error() {
     assert!(!out.exists());
 }
 
-#[cfg(all(feature = "ndarray", feature = "flex"))]
+/// ndarray against flex.
 mod cpu_pair {
     use super::*;
     use burn::data::dataloader::batcher::Batcher;
     use burn::data::dataset::vision::MnistItem;
     use burn::optim::GradientsParams;
-    use digits::backend::{BackendName, Devices};
+    use digits::backend::Devices;
     use digits::data::MnistBatcher;
     use digits::model::MlpConfig;
     use digits::train::RunConfig;
@@ -78,8 +131,7 @@ mod cpu_pair {
     /// Autodiff on ndarray and on flex gives the same gradients to within
     /// |a − b| ≤ 1e-6 + 1e-4·|b|, for both costs: f32 sums in a different order differ in the
     /// last bits, not more.
-    #[test]
-    fn autodiff_gradients_agree_across_cpu_backends() {
+    pub fn autodiff_gradients_agree_across_cpu_backends() {
         for name in ["configs/nielsen.toml", "configs/two-layer-net.toml"] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
             let config = RunConfig::load(&path).unwrap();
@@ -101,25 +153,17 @@ mod cpu_pair {
 
     /// Two epochs of the smoke config on real MNIST reach test accuracies within 0.5
     /// percentage points on the two CPU backends. (Measured: 92.18% and 92.37%.)
-    #[test]
-    fn cpu_backends_reach_the_same_accuracy() {
-        let Some(mnist) = real_mnist() else { return };
+    pub fn cpu_backends_reach_the_same_accuracy() {
         let tmp = tempfile::tempdir().unwrap();
         let mut accuracy = Vec::new();
         for backend in ["ndarray", "flex"] {
             let run = tmp.path().join(backend);
-            let output = digits(&[
-                "train",
-                "--config",
-                "configs/smoke.toml",
-                "--data-dir",
-                mnist.to_str().unwrap(),
-                "--backend",
-                backend,
-                "--out",
-                run.to_str().unwrap(),
-            ]);
-            succeeded(&output);
+            Digits::new("train")
+                .config("configs/smoke.toml")
+                .data_dir(mnist())
+                .backend(backend)
+                .out(&run)
+                .succeeds();
             let device = std::fs::read_to_string(run.join("device.toml")).unwrap();
             assert!(
                 device.contains(&format!("backend = \"{backend}\"")),
@@ -131,32 +175,23 @@ mod cpu_pair {
     }
 
     /// A checkpoint written on one CPU backend evaluates and resumes on the other.
-    #[test]
-    fn checkpoints_move_between_cpu_backends() {
+    pub fn checkpoints_move_between_cpu_backends() {
         for (first, second) in [("ndarray", "flex"), ("flex", "ndarray")] {
             let tmp = tempfile::tempdir().unwrap();
             let flags = ["--backend", first, "--epochs", "2"];
             let (run, _) = train_synthetic(tmp.path(), "run", &flags);
-            let run_str = run.to_str().unwrap();
 
-            let output = digits(&["eval", run_str, "--backend", second]);
-            let stdout = succeeded(&output);
+            let stdout = Digits::new("eval").arg(&run).backend(second).succeeds();
             let correct = (test_accuracies(&run)[1] * 200.0).round();
             assert!(
                 stdout.contains(&format!("Test accuracy: {correct} / 200")),
                 "{stdout}"
             );
 
-            let output = digits(&[
-                "train",
-                "--resume",
-                run_str,
-                "--backend",
-                second,
-                "--epochs",
-                "3",
-            ]);
-            succeeded(&output);
+            Digits::resume(&run)
+                .backend(second)
+                .args(["--epochs", "3"])
+                .succeeds();
             assert_eq!(test_accuracies(&run).len(), 3);
             let device = std::fs::read_to_string(run.join("device.toml")).unwrap();
             assert!(
@@ -179,7 +214,6 @@ fn write_digit_picture(path: &std::path::Path) {
     .unwrap();
 }
 
-#[cfg(any(feature = "wgpu", feature = "remote"))]
 /// The `Test accuracy: N / M` line of `digits eval`.
 fn eval_line(stdout: &str) -> String {
     stdout
@@ -196,21 +230,16 @@ fn predicted_digit(stdout: &str) -> String {
     rest.split(' ').next().unwrap().to_string()
 }
 
-#[cfg(any(feature = "wgpu", feature = "remote", feature = "tch"))]
-/// `smoke.toml` trained on flex on real MNIST into `dir/flex`.
-fn flex_smoke_run(mnist: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
-    let run = dir.join("flex");
-    let config = std::path::Path::new("configs/smoke.toml");
-    succeeded(&train_run(config, mnist, &run, &["--backend", "flex"]));
-    run
+/// `digits train` of smoke.toml on real MNIST into `run` with `backend`.
+fn smoke_run(run: &std::path::Path, backend: &str) -> Digits {
+    Digits::train("configs/smoke.toml", mnist(), run).backend(backend)
 }
 
-#[cfg(not(feature = "wgpu"))]
-#[test]
-fn wgpu_trains() {
-    eprintln!(
-        "skipped: built without --features wgpu; .ci/run runs `cargo test --release --features wgpu,remote --test backends`"
-    );
+/// `smoke.toml` trained on flex on real MNIST into `dir/flex`.
+fn flex_smoke_run(dir: &std::path::Path) -> std::path::PathBuf {
+    let run = dir.join("flex");
+    smoke_run(&run, "flex").succeeds();
+    run
 }
 
 /// wgpu for real: on a hardware GPU where there is one, else on Mesa's lavapipe, a Vulkan
@@ -221,33 +250,29 @@ mod wgpu {
     use digits::backend::wgpu::adapters;
     use std::path::Path;
 
-    /// Whether wgpu has an adapter; says "skipped" when not (a failure under CI, which installs
-    /// lavapipe).
-    fn adapter_present() -> bool {
-        if !adapters().is_empty() {
-            return true;
+    /// A wgpu adapter: a GPU, or lavapipe, which .ci/run installs.
+    pub const ADAPTER: Requirement = Requirement::provided_by_ci("wgpu adapter", || {
+        if adapters().is_empty() {
+            return Err("no wgpu adapter: apt-get install mesa-vulkan-drivers gives one".into());
         }
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no wgpu adapter under CI: .ci/run installs mesa-vulkan-drivers"
-        );
-        eprintln!("skipped: no wgpu adapter; `apt-get install mesa-vulkan-drivers` gives one");
-        false
-    }
+        Ok(())
+    });
+
+    /// No hardware GPU, which `auto` rightly takes.
+    pub const NO_HARDWARE_GPU: Requirement = Requirement::optional("no hardware GPU", || {
+        if adapters().iter().any(|a| !a.is_software()) {
+            return Err("this machine has a hardware GPU, which auto rightly takes".into());
+        }
+        Ok(())
+    });
 
     /// smoke.toml for 2 epochs on wgpu reaches flex's test accuracy within 0.5 points; the
     /// flex run evaluates on wgpu to the same test count and a picture reads as the same digit.
-    #[test]
-    fn wgpu_trains_evaluates_and_predicts_like_flex() {
-        let Some(mnist) = real_mnist() else { return };
-        if !adapter_present() {
-            return;
-        }
+    pub fn wgpu_trains_evaluates_and_predicts_like_flex() {
         let tmp = tempfile::tempdir().unwrap();
-        let flex = flex_smoke_run(&mnist, tmp.path());
+        let flex = flex_smoke_run(tmp.path());
         let gpu = tmp.path().join("wgpu");
-        let config = Path::new("configs/smoke.toml");
-        let stdout = succeeded(&train_run(config, &mnist, &gpu, &["--backend", "wgpu"]));
+        let stdout = smoke_run(&gpu, "wgpu").succeeds();
         let device = std::fs::read_to_string(gpu.join("device.toml")).unwrap();
         assert!(device.contains("backend = \"wgpu\""), "{device}");
         if adapters().iter().all(|a| a.is_software()) {
@@ -258,58 +283,37 @@ mod wgpu {
         assert_eq!(b.len(), 2);
         assert!((a[1] - b[1]).abs() <= 0.005, "flex {a:?}, wgpu {b:?}");
 
-        let mnist_flag = mnist.to_str().unwrap();
-        let flex_str = flex.to_str().unwrap();
         let on = |backend: &str| {
-            let args = [
-                "eval",
-                flex_str,
-                "--data-dir",
-                mnist_flag,
-                "--backend",
-                backend,
-            ];
-            eval_line(&succeeded(&digits(&args)))
+            let eval = Digits::new("eval")
+                .arg(&flex)
+                .data_dir(mnist())
+                .backend(backend);
+            eval_line(&eval.succeeds())
         };
         assert_eq!(on("wgpu"), on("flex"));
 
         let picture = tmp.path().join("one.png");
         write_digit_picture(&picture);
         let read = |backend: &str| {
-            let args = [
-                "predict",
-                "--model",
-                flex_str,
-                picture.to_str().unwrap(),
-                "--backend",
-                backend,
-            ];
-            predicted_digit(&succeeded(&digits(&args)))
+            let predict = Digits::new("predict")
+                .model(&flex)
+                .arg(&picture)
+                .backend(backend);
+            predicted_digit(&predict.succeeds())
         };
         assert_eq!(read("wgpu"), read("flex"));
     }
 
     /// A run started on one of flex and wgpu resumes on the other.
-    #[test]
-    fn runs_resume_across_flex_and_wgpu() {
-        if !adapter_present() {
-            return;
-        }
+    pub fn runs_resume_across_flex_and_wgpu() {
         for (first, second) in [("flex", "wgpu"), ("wgpu", "flex")] {
             let tmp = tempfile::tempdir().unwrap();
             let flags = ["--backend", first, "--epochs", "2"];
             let (run, _) = train_synthetic(tmp.path(), "run", &flags);
-            let run_str = run.to_str().unwrap();
-            let args = [
-                "train",
-                "--resume",
-                run_str,
-                "--backend",
-                second,
-                "--epochs",
-                "3",
-            ];
-            succeeded(&digits(&args));
+            Digits::resume(&run)
+                .backend(second)
+                .args(["--epochs", "3"])
+                .succeeds();
             assert_eq!(test_accuracies(&run).len(), 3);
             let device = std::fs::read_to_string(run.join("device.toml")).unwrap();
             assert!(
@@ -320,15 +324,7 @@ mod wgpu {
     }
 
     /// With only a software GPU, `auto` trains on flex and says what it passed over.
-    #[test]
-    fn auto_passes_over_a_software_gpu() {
-        if !adapter_present() {
-            return;
-        }
-        if adapters().iter().any(|a| !a.is_software()) {
-            eprintln!("skipped: this machine has a hardware GPU, which auto rightly takes");
-            return;
-        }
+    pub fn auto_passes_over_a_software_gpu() {
         let tmp = tempfile::tempdir().unwrap();
         let flags = ["--backend", "auto", "--epochs", "1"];
         let (run, output) = train_synthetic(tmp.path(), "run", &flags);
@@ -343,43 +339,29 @@ mod wgpu {
     }
 
     /// No Vulkan driver at all: `--backend wgpu` is one line saying what to install.
-    #[test]
-    fn no_vulkan_driver_is_a_one_line_error() {
+    pub fn no_vulkan_driver_is_a_one_line_error() {
         let nothing = Path::new("/nonexistent/icd.json");
-        let env = [("VK_DRIVER_FILES", nothing), ("VK_ICD_FILENAMES", nothing)];
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("run");
-        let args = [
-            "train",
-            "--config",
-            "configs/smoke.toml",
-            "--backend",
-            "wgpu",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        let stderr = clean_error(&digits_with_env(&args, &env));
+        let stderr = Digits::new("train")
+            .config("configs/smoke.toml")
+            .backend("wgpu")
+            .out(&out)
+            .env("VK_DRIVER_FILES", nothing)
+            .env("VK_ICD_FILENAMES", nothing)
+            .fails();
         assert!(!out.exists());
         assert!(stderr.contains("found no GPU adapter"), "{stderr}");
         assert!(stderr.contains("mesa-vulkan-drivers"), "{stderr}");
     }
 }
 
-#[cfg(not(feature = "remote"))]
-#[test]
-fn remote_trains() {
-    eprintln!(
-        "skipped: built without --features remote; .ci/run runs `cargo test --release --features wgpu,remote --test backends`"
-    );
-}
-
 /// Burn's remote backend: `digits device-server` with flex behind it on 127.0.0.1, and clients
 /// that train, evaluate and are refused through it.
-#[cfg(feature = "remote")]
 mod remote {
     use super::*;
     use std::io::{BufRead, BufReader};
-    use std::process::{Child, Command, Output, Stdio};
+    use std::process::{Child, Stdio};
     use std::time::{Duration, Instant};
 
     const TOKEN: &str = "a-test-token";
@@ -394,9 +376,11 @@ mod remote {
 
     impl Server {
         fn start() -> Self {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_digits"))
-                .args(["device-server", "--backend", "flex", "--port", "0"])
+            let mut child = Digits::new("device-server")
+                .backend("flex")
+                .args(["--port", "0"])
                 .env("DIGITS_REMOTE_TOKEN", TOKEN)
+                .command()
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -426,45 +410,23 @@ mod remote {
         }
     }
 
-    /// `digits args` with `DIGITS_REMOTE_TOKEN` set to `token`, or unset.
-    fn client(args: &[&str], token: Option<&str>) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_digits"));
-        command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    /// `digits` with `DIGITS_REMOTE_TOKEN` set to `token`, or unset.
+    fn with_token(digits: Digits, token: Option<&str>) -> Digits {
         match token {
-            Some(token) => command.env("DIGITS_REMOTE_TOKEN", token),
-            None => command.env_remove("DIGITS_REMOTE_TOKEN"),
-        };
-        command
-    }
-
-    fn run(args: &[&str], token: Option<&str>) -> Output {
-        client(args, token).output().unwrap()
+            Some(token) => digits.env("DIGITS_REMOTE_TOKEN", token),
+            None => digits.env_remove("DIGITS_REMOTE_TOKEN"),
+        }
     }
 
     /// smoke.toml through the server reaches flex's accuracy within 0.5 points (the server
     /// computes on flex), and `eval` through it counts what flex counts.
-    #[test]
-    fn remote_trains_and_evaluates_like_flex() {
-        let Some(mnist) = real_mnist() else { return };
+    pub fn remote_trains_and_evaluates_like_flex() {
         let server = Server::start();
         let tmp = tempfile::tempdir().unwrap();
-        let flex = flex_smoke_run(&mnist, tmp.path());
+        let flex = flex_smoke_run(tmp.path());
         let remote = tmp.path().join("remote");
-        let (mnist, remote_str) = (mnist.to_str().unwrap(), remote.to_str().unwrap());
-        let args = [
-            "train",
-            "--config",
-            "configs/smoke.toml",
-            "--data-dir",
-            mnist,
-            "--out",
-            remote_str,
-            "--backend",
-            "remote",
-            "--remote",
-            &server.url,
-        ];
-        let stdout = succeeded(&run(&args, Some(TOKEN)));
+        let train = smoke_run(&remote, "remote").args(["--remote", &server.url]);
+        let stdout = with_token(train, Some(TOKEN)).succeeds();
         assert!(
             stdout.contains(&format!("served at {}", server.url)),
             "{stdout}"
@@ -473,52 +435,42 @@ mod remote {
         assert_eq!(b.len(), 2);
         assert!((a[1] - b[1]).abs() <= 0.005, "flex {a:?}, remote {b:?}");
 
-        let flex_str = flex.to_str().unwrap();
-        let through = [
-            "eval",
-            flex_str,
-            "--data-dir",
-            mnist,
-            "--remote",
-            &server.url,
-        ];
-        let local = ["eval", flex_str, "--data-dir", mnist, "--backend", "flex"];
+        let eval = || Digits::new("eval").arg(&flex).data_dir(mnist());
+        let through = eval().args(["--remote", &server.url]);
+        let local = eval().backend("flex");
         assert_eq!(
-            eval_line(&succeeded(&run(&through, Some(TOKEN)))),
-            eval_line(&succeeded(&run(&local, None)))
+            eval_line(&with_token(through, Some(TOKEN)).succeeds()),
+            eval_line(&with_token(local, None).succeeds())
         );
     }
 
     /// Without the token, or with another, the server lets nobody in.
-    #[test]
-    fn the_server_refuses_a_missing_or_wrong_token() {
+    pub fn the_server_refuses_a_missing_or_wrong_token() {
         let server = Server::start();
         let tmp = tempfile::tempdir().unwrap();
-        let (run_dir, _) = train_synthetic(tmp.path(), "run", &["--epochs", "1"]);
-        let args = [
-            "eval",
-            run_dir.to_str().unwrap(),
-            "--backend",
-            "remote",
-            "--remote",
-            &server.url,
-        ];
-        let stderr = clean_error(&run(&args, None));
+        let (run, _) = train_synthetic(tmp.path(), "run", &["--epochs", "1"]);
+        let eval = |token| {
+            let eval = Digits::new("eval")
+                .arg(&run)
+                .backend("remote")
+                .args(["--remote", &server.url]);
+            with_token(eval, token)
+        };
+        let stderr = eval(None).fails();
         assert!(
             stderr.contains("wants a token: set DIGITS_REMOTE_TOKEN"),
             "{stderr}"
         );
-        let stderr = clean_error(&run(&args, Some("not-the-token")));
+        let stderr = eval(Some("not-the-token")).fails();
         assert!(
             stderr.contains("refused the token in DIGITS_REMOTE_TOKEN"),
             "{stderr}"
         );
-        succeeded(&run(&args, Some(TOKEN)));
+        eval(Some(TOKEN)).succeeds();
     }
 
     /// Nobody listening: one line within a few seconds, not Burn's 16 s of retries.
-    #[test]
-    fn nobody_listening_is_a_quick_error() {
+    pub fn nobody_listening_is_a_quick_error() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -526,8 +478,10 @@ mod remote {
             .port();
         let url = format!("ws://127.0.0.1:{port}");
         let started = Instant::now();
-        let args = ["train", "--config", "configs/smoke.toml", "--remote", &url];
-        let stderr = clean_error(&run(&args, Some(TOKEN)));
+        let train = Digits::new("train")
+            .config("configs/smoke.toml")
+            .args(["--remote", &url]);
+        let stderr = with_token(train, Some(TOKEN)).fails();
         assert!(
             stderr.contains(&format!("nothing answers at {url}")),
             "{stderr}"
@@ -540,34 +494,21 @@ mod remote {
     }
 
     /// A client killed in the middle of an epoch leaves the server serving the next one.
-    #[test]
-    fn a_client_killed_mid_epoch_leaves_the_server_serving() {
+    pub fn a_client_killed_mid_epoch_leaves_the_server_serving() {
         let server = Server::start();
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
         synthetic_mnist(&data, 600, 200, false);
-        let config = synthetic_config(tmp.path());
         let doomed = tmp.path().join("doomed");
-        let mut child = client(
-            &[
-                "train",
-                "--config",
-                config.to_str().unwrap(),
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--out",
-                doomed.to_str().unwrap(),
-                "--epochs",
-                "1000",
-                "--remote",
-                &server.url,
-            ],
-            Some(TOKEN),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        let train = Digits::train(synthetic_config(tmp.path()), &data, &doomed)
+            .args(["--epochs", "1000"])
+            .args(["--remote", &server.url]);
+        let mut child = with_token(train, Some(TOKEN))
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         // Once an epoch is done the client is surely connected and busy with the next.
         let mut line = String::new();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -581,30 +522,22 @@ mod remote {
         child.kill().unwrap();
         child.wait().unwrap();
 
-        let (run_dir, _) = train_synthetic(tmp.path(), "local", &["--epochs", "1"]);
-        let args = ["eval", run_dir.to_str().unwrap(), "--remote", &server.url];
-        succeeded(&run(&args, Some(TOKEN)));
+        let (run, _) = train_synthetic(tmp.path(), "local", &["--epochs", "1"]);
+        let eval = Digits::new("eval")
+            .arg(&run)
+            .args(["--remote", &server.url]);
+        with_token(eval, Some(TOKEN)).succeeds();
     }
 }
 
-#[cfg(not(feature = "tch"))]
-#[test]
-fn tch_trains() {
-    eprintln!(
-        "skipped: built without --features tch; it needs LibTorch (LIBTORCH, or LIBTORCH_USE_PYTORCH=1 with PyTorch 2.9.0, and LD_LIBRARY_PATH naming its lib folder), which .ci/run uses where installed"
-    );
-}
-
-/// LibTorch trains smoke.toml to flex's accuracy within 0.5 points.
-#[cfg(feature = "tch")]
-#[test]
+/// LibTorch trains smoke.toml to flex's accuracy within 0.5 points. (`--features tch` needs
+/// LibTorch: LIBTORCH, or LIBTORCH_USE_PYTORCH=1 with PyTorch 2.9.0, and LD_LIBRARY_PATH naming
+/// its lib folder, which .ci/run uses where installed.)
 fn tch_trains_like_flex() {
-    let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let flex = flex_smoke_run(&mnist, tmp.path());
+    let flex = flex_smoke_run(tmp.path());
     let torch = tmp.path().join("tch");
-    let config = std::path::Path::new("configs/smoke.toml");
-    succeeded(&train_run(config, &mnist, &torch, &["--backend", "tch"]));
+    smoke_run(&torch, "tch").succeeds();
     let (a, b) = (test_accuracies(&flex), test_accuracies(&torch));
     assert!((a[1] - b[1]).abs() <= 0.005, "flex {a:?}, tch {b:?}");
 }

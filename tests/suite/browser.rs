@@ -6,10 +6,10 @@
 //! has already: fantoccini's dependencies turn on features of crates that Burn shares (syn's
 //! `fold`, zerofrom's `alloc`), so `cargo test` would build Burn a second time.
 //!
-//! Where Chromium or its driver is absent, or cannot start, the test says "skipped" and why;
-//! under CI, which installs them, that is a failure. `DIGITS_SCREENSHOT=FILE` saves a
-//! screenshot of the page after it has read a drawn digit, and one at phone width beside it
-//! (`serve-phone.png`).
+//! Where Chromium or its driver is not on PATH, the test is ignored, saying so; under CI, which
+//! installs them, that is a failure, and so is, everywhere, a Chromium that is there but cannot
+//! start. `DIGITS_SCREENSHOT=FILE` saves a screenshot of the page after it has read a drawn
+//! digit, and one at phone width beside it (`serve-phone.png`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,6 +20,14 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 use crate::serve::Server;
+
+pub fn tests() -> Vec<Test> {
+    vec![test!(
+        the_page_reads_a_digit_drawn_in_chromium,
+        MNIST,
+        CHROMIUM
+    )]
+}
 
 /// The key WebDriver uses for an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -42,21 +50,6 @@ struct Browser {
     http: reqwest::Client,
     session: String,
     _driver: Driver,
-}
-
-/// Where a program is on PATH.
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-}
-
-/// Says why the test cannot run: a skip, or under CI a failure.
-fn skip(reason: String) {
-    if std::env::var_os("CI").is_some() {
-        panic!("the browser test cannot run under CI: {reason}");
-    }
-    eprintln!("skipped: {reason}");
 }
 
 impl Browser {
@@ -278,34 +271,23 @@ async fn send(request: reqwest::RequestBuilder) -> Result<Value, String> {
 fn predict_png(model: &Path, png: &[u8], dir: &Path, name: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, png).unwrap();
-    let stdout = succeeded(&digits(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        path.to_str().unwrap(),
-    ]));
+    let stdout = Digits::new("predict").model(model).arg(&path).succeeds();
     stdout.split(": ").nth(1).unwrap()[..1].to_string()
 }
 
 /// Draws a "1" and a "0" with the mouse; each reading matches `digits predict` on the canvas's
 /// PNG, with either model of the menu. Clicks a hidden unit and sees its weights; loads a random
 /// test digit with its label; Escape clears; at phone width nothing overflows sideways.
-#[test]
 fn the_page_reads_a_digit_drawn_in_chromium() {
-    let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let model = trained_two_layer_net(&mnist, tmp.path());
-    let nielsen = trained_nielsen(&mnist, tmp.path());
-    let server = Server::start(
-        &[&model, &nielsen],
-        &["--data-dir", mnist.to_str().unwrap()],
-    );
+    let model = trained_two_layer_net(tmp.path());
+    let nielsen = trained_nielsen(tmp.path());
+    let server = Server::start(&[&model, &nielsen], Some(mnist()));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let browser = match Browser::start().await {
-            Ok(browser) => browser,
-            Err(reason) => return skip(reason),
-        };
+        let browser = Browser::start()
+            .await
+            .unwrap_or_else(|reason| panic!("{reason}"));
         browser.goto(&server.url).await;
         browser.wait_for("document.body.dataset.ready === 'true'").await;
         let option = browser.text("#model option").await;
@@ -356,7 +338,7 @@ fn the_page_reads_a_digit_drawn_in_chromium() {
         let screenshot = std::env::var_os("DIGITS_SCREENSHOT").map(PathBuf::from);
         if let Some(path) = &screenshot {
             std::fs::write(path, browser.screenshot().await).unwrap();
-            eprintln!("screenshot: {}", path.display());
+            note!("screenshot: {}", path.display());
         }
 
         // A random test digit, with its true label beside the reading.
@@ -372,7 +354,7 @@ fn the_page_reads_a_digit_drawn_in_chromium() {
         if let Some(path) = &screenshot {
             let phone = path.with_file_name("serve-phone.png");
             std::fs::write(&phone, browser.screenshot().await).unwrap();
-            eprintln!("screenshot at phone width: {}", phone.display());
+            note!("screenshot at phone width: {}", phone.display());
         }
         assert!(overflow.as_i64().unwrap() <= 0, "{overflow} px too wide at phone width");
         browser.close().await;

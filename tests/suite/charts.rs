@@ -4,11 +4,18 @@
 use crate::common::*;
 use std::path::{Path, PathBuf};
 
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(every_run_draws_its_curves),
+        test!(plot_overlays_runs_labelled_by_name),
+        test!(errors_draws_the_misclassified_digits),
+    ]
+}
+
 fn run(tmp: &Path, name: &str, epochs: &str, lr: &str) -> PathBuf {
     train_synthetic(tmp, name, &["--epochs", epochs, "--lr", lr]).0
 }
 
-#[test]
 fn every_run_draws_its_curves() {
     let tmp = tempfile::tempdir().unwrap();
     let run = run(tmp.path(), "first-run", "2", "0.1");
@@ -19,44 +26,32 @@ fn every_run_draws_its_curves() {
     assert!(svg.contains("first-run") && svg.contains("Training loss"));
 }
 
-#[test]
 fn plot_overlays_runs_labelled_by_name() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (
         run(tmp.path(), "alpha", "2", "0.1"),
         run(tmp.path(), "beta", "3", "0.1"),
     );
+    let plot = |output: &Path| {
+        Digits::new("plot")
+            .args([&a, &b])
+            .arg("--output")
+            .arg(output)
+            .succeeds()
+    };
     let svg = tmp.path().join("both.svg");
-    let output = digits(&[
-        "plot",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--output",
-        svg.to_str().unwrap(),
-    ]);
-    succeeded(&output);
+    plot(&svg);
     let svg = std::fs::read_to_string(svg).unwrap();
     assert!(svg.contains("alpha") && svg.contains("beta"));
 
     let png = tmp.path().join("both.png");
-    let output = digits(&[
-        "plot",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--output",
-        png.to_str().unwrap(),
-    ]);
-    assert!(output.status.success());
+    plot(&png);
     assert_eq!(image::open(png).unwrap().width(), 1100);
 
-    let stderr = clean_error(&digits(&[
-        "plot",
-        tmp.path().join("data").to_str().unwrap(),
-    ]));
+    let stderr = Digits::new("plot").arg(tmp.path().join("data")).fails();
     assert!(stderr.contains("no complete epoch to plot"), "{stderr}");
 }
 
-#[test]
 fn errors_draws_the_misclassified_digits() {
     let tmp = tempfile::tempdir().unwrap();
     // A learning rate too small to learn much leaves plenty of mistakes.
@@ -65,13 +60,11 @@ fn errors_draws_the_misclassified_digits() {
     let wrong = (200.0 * (1.0 - accuracy)).round() as usize;
     assert!(wrong > 0, "the test needs a model that makes mistakes");
     let png = tmp.path().join("errors.png");
-    let output = digits(&[
-        "errors",
-        run.to_str().unwrap(),
-        "--output",
-        png.to_str().unwrap(),
-    ]);
-    let stdout = succeeded(&output);
+    let stdout = Digits::new("errors")
+        .arg(&run)
+        .arg("--output")
+        .arg(&png)
+        .succeeds();
     assert!(
         stdout.contains(&format!("with {} misclassified", wrong.min(100))),
         "{stdout}"

@@ -1,45 +1,149 @@
-//! Shared by the integration tests: running the real binary, finding real MNIST, and writing
-//! small synthetic IDX folders.
+//! Shared by the integration tests: running the real binary ([`Digits`]), checking what it
+//! printed, and writing small synthetic IDX folders. Real MNIST and the other things a test may
+//! need are in `needs.rs`.
 
 #![allow(dead_code)] // each test file uses a different part
 
-use std::io::Write;
+use std::ffi::OsStr;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The environment variable that names a folder with real MNIST (CI sets it).
-pub const MNIST_ENV: &str = "DIGITS_MNIST_DIR";
+pub use crate::harness::Test;
+pub(crate) use crate::harness::{note, test};
+pub use crate::needs::*;
 
-/// The real MNIST folder, or `None` (with the reason printed) when the variable is unset.
-/// Under CI a missing variable is a failure, not a skip.
-pub fn real_mnist() -> Option<PathBuf> {
-    match std::env::var_os(MNIST_ENV) {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("{MNIST_ENV} must name the MNIST folder under CI")
-        }
-        None => {
-            eprintln!(
-                "skipped: set {MNIST_ENV} to a folder with the four MNIST files to run this test"
-            );
-            None
-        }
+/// The `digits` binary with its arguments, run in the repository root: the one way the tests run
+/// it.
+///
+/// ```ignore
+/// let stdout = Digits::new("eval").arg(&run).data_dir(mnist()).succeeds();
+/// let stdout = Digits::train(config, mnist(), &run).args(["--epochs", "1"]).succeeds();
+/// let error = Digits::resume(&run).args(["--lr", "0.5"]).fails();
+/// ```
+pub struct Digits {
+    command: Command,
+}
+
+impl Digits {
+    /// `digits subcommand`.
+    pub fn new(subcommand: &str) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_digits"));
+        command
+            .arg(subcommand)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        Self { command }
+    }
+
+    /// `digits train` of `config` on the MNIST folder `data` into the new run folder `out`.
+    pub fn train(
+        config: impl AsRef<OsStr>,
+        data: impl AsRef<OsStr>,
+        out: impl AsRef<OsStr>,
+    ) -> Self {
+        Self::new("train").config(config).data_dir(data).out(out)
+    }
+
+    /// `digits train --resume run`.
+    pub fn resume(run: impl AsRef<OsStr>) -> Self {
+        Self::new("train").arg("--resume").arg(run)
+    }
+
+    /// One more argument: a word, or a path as it is.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.command.arg(arg);
+        self
+    }
+
+    /// More arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Self {
+        self.command.args(args);
+        self
+    }
+
+    /// `--config path`.
+    pub fn config(self, path: impl AsRef<OsStr>) -> Self {
+        self.arg("--config").arg(path)
+    }
+
+    /// `--data-dir dir`.
+    pub fn data_dir(self, dir: impl AsRef<OsStr>) -> Self {
+        self.arg("--data-dir").arg(dir)
+    }
+
+    /// `--out dir`.
+    pub fn out(self, dir: impl AsRef<OsStr>) -> Self {
+        self.arg("--out").arg(dir)
+    }
+
+    /// `--model run`.
+    pub fn model(self, run: impl AsRef<OsStr>) -> Self {
+        self.arg("--model").arg(run)
+    }
+
+    /// `--backend name`.
+    pub fn backend(self, name: impl AsRef<OsStr>) -> Self {
+        self.arg("--backend").arg(name)
+    }
+
+    /// An environment variable for the run.
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    /// An environment variable removed for the run.
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.command.env_remove(key);
+        self
+    }
+
+    /// Runs in `dir` instead of the repository root.
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    /// The command, to spawn or to give other standard streams.
+    pub fn command(self) -> Command {
+        self.command
+    }
+
+    /// Runs it to the end, whatever the outcome.
+    pub fn output(mut self) -> Output {
+        self.command.output().expect("the digits binary runs")
+    }
+
+    /// Runs it and returns its stdout; the test fails with the command and both streams
+    /// unless it succeeds.
+    pub fn succeeds(self) -> String {
+        let line = self.to_string();
+        let output = self.output();
+        assert!(
+            output.status.success(),
+            "`{line}` failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Runs it and returns its error, which must be clean: see [`clean_error`].
+    pub fn fails(self) -> String {
+        clean_error(&self.output())
     }
 }
 
-/// Runs `digits` with `args` in the repository root.
-pub fn digits(args: &[&str]) -> Output {
-    digits_with_env(args, &[])
-}
-
-/// Runs `digits` with `args` and extra environment variables.
-pub fn digits_with_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_digits"));
-    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (key, value) in env {
-        command.env(key, value);
+impl std::fmt::Display for Digits {
+    /// `digits ARGS`, as a shell would show it (for messages).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "digits")?;
+        for arg in self.command.get_args() {
+            write!(f, " {}", arg.to_string_lossy())?;
+        }
+        Ok(())
     }
-    command.output().expect("the digits binary runs")
 }
 
 /// Stdout of a command that must have succeeded; the test fails with its output otherwise.
@@ -171,48 +275,31 @@ pub fn synthetic_config(dir: &Path) -> PathBuf {
     path
 }
 
-/// `digits train` of `config` on the MNIST folder `data` into the run folder `out`, with `extra`
-/// flags.
-pub fn train_run(config: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    digits(&args)
-}
-
-/// Trains the synthetic config into `dir/name`, with synthetic data (600 training and 200 test
-/// examples) made in `dir/data` on first use and `extra` flags, and fails the test unless the
-/// run succeeds. Returns the run folder and what the run printed.
+/// `digits train` of the synthetic config (see [`synthetic_config`]) into `dir/name`, with
+/// synthetic data (600 training and 200 test examples) made in `dir/data` on first use and
+/// `extra` flags; fails the test unless the run succeeds. Returns the run folder and what the
+/// run printed.
 pub fn train_synthetic(dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Output) {
     let data = dir.join("data");
     if !data.exists() {
         synthetic_mnist(&data, 600, 200, false);
     }
-    let config = synthetic_config(dir);
     let run = dir.join(name);
-    let output = train_run(&config, &data, &run, extra);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Digits::train(synthetic_config(dir), &data, &run)
+        .args(extra)
+        .output();
+    succeeded(&output);
     (run, output)
 }
 
-/// The first `n` test digits of an MNIST folder: (label, 28×28 pixels).
+/// The first `n` test digits of an MNIST folder (its files gzipped or not): (label, 28×28
+/// pixels).
 pub fn test_digits(mnist: &Path, n: usize) -> Vec<(u8, image::GrayImage)> {
-    use std::io::Read;
     let read = |name: &str| {
+        let path = mnist_file(mnist, name).unwrap_or_else(|| panic!("no {name} in {mnist:?}"));
         let mut bytes = Vec::new();
-        let file = std::fs::File::open(mnist.join(format!("{name}.gz"))).unwrap();
-        flate2::read::GzDecoder::new(file)
+        digits::data::idx::open(&path)
+            .unwrap()
             .read_to_end(&mut bytes)
             .unwrap();
         bytes
@@ -233,31 +320,19 @@ pub fn test_digits(mnist: &Path, n: usize) -> Vec<(u8, image::GrayImage)> {
 }
 
 /// A model trained for two epochs of TwoLayerNet on real MNIST, in `dir/two-layer-net`.
-pub fn trained_two_layer_net(mnist: &Path, dir: &Path) -> PathBuf {
+pub fn trained_two_layer_net(dir: &Path) -> PathBuf {
     let run = dir.join("two-layer-net");
-    let output = digits(&[
-        "train",
-        "--config",
-        "configs/two-layer-net.toml",
-        "--epochs",
-        "2",
-        "--data-dir",
-        mnist.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    succeeded(&output);
+    Digits::train("configs/two-layer-net.toml", mnist(), &run)
+        .args(["--epochs", "2"])
+        .succeeds();
     run
 }
 
-/// A small nielsen network (one epoch of smoke.toml), in `dir/nielsen`.
-pub fn trained_nielsen(mnist: &Path, dir: &Path) -> PathBuf {
+/// A small nielsen network (one epoch of smoke.toml) on real MNIST, in `dir/nielsen`.
+pub fn trained_nielsen(dir: &Path) -> PathBuf {
     let run = dir.join("nielsen");
-    succeeded(&train_run(
-        Path::new("configs/smoke.toml"),
-        mnist,
-        &run,
-        &["--epochs", "1"],
-    ));
+    Digits::train("configs/smoke.toml", mnist(), &run)
+        .args(["--epochs", "1"])
+        .succeeds();
     run
 }

@@ -2,13 +2,18 @@
 
 use crate::common::*;
 
-#[test]
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(reports_source_splits_classes_and_checksums),
+        test!(recognises_the_official_files, MNIST),
+    ]
+}
+
 fn reports_source_splits_classes_and_checksums() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 20_000, 100, true);
-    let output = digits(&["data", "info", "--data-dir", data.to_str().unwrap()]);
-    let stdout = succeeded(&output);
+    let stdout = Digits::new("data").arg("info").data_dir(&data).succeeds();
     assert!(
         stdout.contains(&format!("Source: {}", data.display())),
         "{stdout}"
@@ -28,11 +33,8 @@ fn reports_source_splits_classes_and_checksums() {
     assert!(stdout.contains("NOT the official MNIST file"), "{stdout}");
 }
 
-#[test]
 fn recognises_the_official_files() {
-    let Some(mnist) = real_mnist() else { return };
-    let output = digits(&["data", "info", "--data-dir", mnist.to_str().unwrap()]);
-    let stdout = succeeded(&output);
+    let stdout = Digits::new("data").arg("info").data_dir(mnist()).succeeds();
     assert!(
         stdout.contains("in the training file: 5923 6742 5958 6131 5842 5421 5918 6265 5851 5949"),
         "{stdout}"

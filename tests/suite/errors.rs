@@ -2,10 +2,27 @@
 //! non-zero exit and no panic, and leaves no run folder behind.
 
 use crate::common::*;
-use std::path::Path;
 
-fn train(config: &Path, data: &Path, out: &Path) -> std::process::Output {
-    train_run(config, data, out, &[])
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(missing_data_folder),
+        test!(data_folder_missing_a_file),
+        test!(truncated_data_file),
+        test!(wrong_magic_number),
+        test!(images_and_labels_disagree),
+        test!(missing_config_file),
+        test!(unknown_key_in_config),
+        test!(sizes_that_do_not_fit_the_data),
+        test!(flags_are_validated_like_the_file),
+        test!(a_finished_run_is_not_overwritten),
+        test!(divergence_stops_with_a_message),
+        test!(toml_syntax_error_names_file_line_and_column),
+        test!(wrong_type_names_the_key_and_the_expected_type),
+        test!(unknown_activation_cost_or_initializer_lists_the_allowed_values),
+        test!(empty_data_folder_lists_all_four_files),
+        test!(label_out_of_range_and_wrong_image_size),
+        test!(eval_with_a_model_of_another_shape_names_the_mismatch),
+    ]
 }
 
 /// A synthetic data folder, a config for it, and a run folder path inside a temp dir.
@@ -23,33 +40,30 @@ fn setup() -> (
     (tmp, data, config, out)
 }
 
-#[test]
 fn missing_data_folder() {
     let (tmp, _, config, out) = setup();
-    let stderr = clean_error(&train(&config, &tmp.path().join("nope"), &out));
+    let stderr = Digits::train(&config, tmp.path().join("nope"), &out).fails();
     assert!(stderr.contains("nope does not exist"), "{stderr}");
     assert!(stderr.contains("--data-dir"), "{stderr}");
     assert!(!out.exists());
 }
 
-#[test]
 fn data_folder_missing_a_file() {
     let (_tmp, data, config, out) = setup();
     std::fs::remove_file(data.join("t10k-labels-idx1-ubyte")).unwrap();
-    let stderr = clean_error(&train(&config, &data, &out));
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(
         stderr.contains("is missing t10k-labels-idx1-ubyte"),
         "{stderr}"
     );
 }
 
-#[test]
 fn truncated_data_file() {
     let (_tmp, data, config, out) = setup();
     let path = data.join("train-images-idx3-ubyte");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
-    let stderr = clean_error(&train(&config, &data, &out));
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(
         stderr.contains("train-images-idx3-ubyte: truncated"),
         "{stderr}"
@@ -57,7 +71,6 @@ fn truncated_data_file() {
     assert!(!out.exists());
 }
 
-#[test]
 fn wrong_magic_number() {
     let (_tmp, data, config, out) = setup();
     std::fs::copy(
@@ -65,70 +78,53 @@ fn wrong_magic_number() {
         data.join("t10k-images-idx3-ubyte"),
     )
     .unwrap();
-    let stderr = clean_error(&train(&config, &data, &out));
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(
         stderr.contains("t10k-images-idx3-ubyte: wrong magic number"),
         "{stderr}"
     );
 }
 
-#[test]
 fn images_and_labels_disagree() {
     let (_tmp, data, config, out) = setup();
     write_labels(&data.join("train-labels-idx1-ubyte"), &[1; 299], false);
-    let stderr = clean_error(&train(&config, &data, &out));
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(stderr.contains("300 images, but"), "{stderr}");
     assert!(stderr.contains("holds 299 labels"), "{stderr}");
 }
 
-#[test]
 fn missing_config_file() {
     let (tmp, data, _, out) = setup();
-    let stderr = clean_error(&train(&tmp.path().join("absent.toml"), &data, &out));
+    let stderr = Digits::train(tmp.path().join("absent.toml"), &data, &out).fails();
     assert!(
         stderr.contains("absent.toml: cannot read config"),
         "{stderr}"
     );
 }
 
-#[test]
 fn unknown_key_in_config() {
     let (_tmp, data, config, out) = setup();
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("seed = 1", "seed = 1\nsed = 2");
     std::fs::write(&config, text).unwrap();
-    let stderr = clean_error(&train(&config, &data, &out));
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(stderr.contains("synthetic.toml:"), "{stderr}");
     assert!(stderr.contains("unknown field `sed`"), "{stderr}");
 }
 
-#[test]
 fn sizes_that_do_not_fit_the_data() {
     let (_tmp, data, config, out) = setup();
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("[784, 50, 10]", "[784, 50, 12]");
     std::fs::write(&config, text).unwrap();
-    let stderr = clean_error(&train(&config, &data, &out));
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(stderr.contains("10 classes, got 12"), "{stderr}");
 }
 
-#[test]
 fn flags_are_validated_like_the_file() {
     let (_tmp, data, config, out) = setup();
-    let config = config.to_str().unwrap();
-    let data = data.to_str().unwrap();
-    let out = out.to_str().unwrap();
-    let base = [
-        "train",
-        "--config",
-        config,
-        "--data-dir",
-        data,
-        "--out",
-        out,
-    ];
     for (flag, value, expected) in [
         ("--batch-size", "0", "[training] batch_size"),
         ("--batch-size", "1000", "[training] batch_size"),
@@ -136,42 +132,35 @@ fn flags_are_validated_like_the_file() {
         ("--lr", "-1", "[optimizer] lr"),
         ("--lr", "nan", "[optimizer] lr"),
     ] {
-        let mut args = base.to_vec();
-        args.extend([flag, value]);
-        let stderr = clean_error(&digits(&args));
+        let stderr = Digits::train(&config, &data, &out)
+            .args([flag, value])
+            .fails();
         assert!(stderr.contains(expected), "{flag} {value}: {stderr}");
     }
 }
 
-#[test]
 fn a_finished_run_is_not_overwritten() {
     let (_tmp, data, config, out) = setup();
-    assert!(train(&config, &data, &out).status.success());
+    Digits::train(&config, &data, &out).succeeds();
     let before = std::fs::read(out.join("metrics.csv")).unwrap();
-    let stderr = clean_error(&train(&config, &data, &out));
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(stderr.contains("already holds a run"), "{stderr}");
     assert_eq!(std::fs::read(out.join("metrics.csv")).unwrap(), before);
 
-    let mut args = vec!["train", "--force"];
-    let (config, data, out_str) = (
-        config.to_str().unwrap(),
-        data.to_str().unwrap(),
-        out.to_str().unwrap(),
-    );
-    args.extend(["--config", config, "--data-dir", data, "--out", out_str]);
-    assert!(digits(&args).status.success());
-    let aside = std::path::PathBuf::from(format!("{out_str}.previous-1"));
+    Digits::train(&config, &data, &out)
+        .arg("--force")
+        .succeeds();
+    let aside = out.with_extension("previous-1");
     assert_eq!(std::fs::read(aside.join("metrics.csv")).unwrap(), before);
 }
 
-#[test]
 fn divergence_stops_with_a_message() {
     let (_tmp, data, config, out) = setup();
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("lr = 0.1", "lr = 1e30");
     std::fs::write(&config, text).unwrap();
-    let stderr = clean_error(&train(&config, &data, &out));
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(stderr.contains("diverged at epoch 1"), "{stderr}");
     assert!(stderr.contains("smaller learning rate"), "{stderr}");
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
@@ -182,14 +171,13 @@ fn divergence_stops_with_a_message() {
     assert_eq!(metrics_without_seconds(&out).len(), 0, "{csv}");
 }
 
-#[test]
 fn toml_syntax_error_names_file_line_and_column() {
     let (_tmp, data, config, out) = setup();
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("lr = 0.1", "lr = = 0.1");
     std::fs::write(&config, text).unwrap();
-    let stderr = clean_error(&train(&config, &data, &out));
+    let stderr = Digits::train(&config, &data, &out).fails();
     let line = std::fs::read_to_string(&config)
         .unwrap()
         .lines()
@@ -202,19 +190,17 @@ fn toml_syntax_error_names_file_line_and_column() {
     );
 }
 
-#[test]
 fn wrong_type_names_the_key_and_the_expected_type() {
     let (_tmp, data, config, out) = setup();
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("epochs = 10", "epochs = \"ten\"");
     std::fs::write(&config, text).unwrap();
-    let stderr = clean_error(&train(&config, &data, &out));
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(stderr.contains("training.epochs"), "{stderr}");
     assert!(stderr.contains("expected usize"), "{stderr}");
 }
 
-#[test]
 fn unknown_activation_cost_or_initializer_lists_the_allowed_values() {
     for (from, to, expected) in [
         (
@@ -236,17 +222,16 @@ fn unknown_activation_cost_or_initializer_lists_the_allowed_values() {
         let (_tmp, data, config, out) = setup();
         let text = std::fs::read_to_string(&config).unwrap().replace(from, to);
         std::fs::write(&config, text).unwrap();
-        let stderr = clean_error(&train(&config, &data, &out));
+        let stderr = Digits::train(&config, &data, &out).fails();
         assert!(stderr.contains(expected), "{to}: {stderr}");
     }
 }
 
-#[test]
 fn empty_data_folder_lists_all_four_files() {
     let (tmp, _, config, out) = setup();
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let stderr = clean_error(&train(&config, &empty, &out));
+    let stderr = Digits::train(&config, &empty, &out).fails();
     assert!(
         stderr.contains("is missing train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"),
         "{stderr}"
@@ -254,13 +239,12 @@ fn empty_data_folder_lists_all_four_files() {
     assert!(stderr.contains("--data-dir"), "{stderr}");
 }
 
-#[test]
 fn label_out_of_range_and_wrong_image_size() {
     let (_tmp, data, config, out) = setup();
     let mut labels = vec![1u8; 100];
     labels[7] = 10;
     write_labels(&data.join("t10k-labels-idx1-ubyte"), &labels, false);
-    let stderr = clean_error(&train(&config, &data, &out));
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(
         stderr.contains("t10k-labels-idx1-ubyte: label 10 of item 7"),
         "{stderr}"
@@ -273,26 +257,25 @@ fn label_out_of_range_and_wrong_image_size() {
     }
     bytes.extend(vec![0u8; 2 * 32 * 32]);
     std::fs::write(data.join("t10k-images-idx3-ubyte"), bytes).unwrap();
-    let stderr = clean_error(&train(&config, &data, &out));
+    let stderr = Digits::train(&config, &data, &out).fails();
     assert!(
         stderr.contains("t10k-images-idx3-ubyte: images are 32×32, expected 28×28"),
         "{stderr}"
     );
 }
 
-#[test]
 fn eval_with_a_model_of_another_shape_names_the_mismatch() {
     let (tmp, data, config, out) = setup();
-    assert!(train(&config, &data, &out).status.success());
+    Digits::train(&config, &data, &out).succeeds();
     let wider = tmp.path().join("wider.toml");
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("[784, 50, 10]", "[784, 64, 10]");
     std::fs::write(&wider, text).unwrap();
     let other = tmp.path().join("other");
-    assert!(train(&wider, &data, &other).status.success());
+    Digits::train(&wider, &data, &other).succeeds();
     std::fs::copy(other.join("model.bpk"), out.join("model.bpk")).unwrap();
-    let stderr = clean_error(&digits(&["eval", out.to_str().unwrap()]));
+    let stderr = Digits::new("eval").arg(&out).fails();
     assert!(
         stderr.contains("does not fit a [784, 50, 10] network"),
         "{stderr}"

@@ -4,6 +4,16 @@
 use crate::common::*;
 use std::path::{Path, PathBuf};
 
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(stateful_runs_resume_exactly),
+        test!(early_stopping_ends_the_run_and_keeps_the_best_checkpoint),
+        test!(train_limit_trains_on_a_subset),
+        test!(misplaced_optimizer_key_is_a_clean_error),
+        test!(reproduce_quick_runs_the_suite_and_writes_the_report, MNIST),
+    ]
+}
+
 /// The synthetic config with `[model]`, `[loss]`, `[optimizer]`, `[training]` and `[data]`
 /// keys added (each `extra` entry is inserted after its section header).
 fn config_with(dir: &Path, name: &str, extra: &[Keys]) -> PathBuf {
@@ -14,10 +24,6 @@ fn config_with(dir: &Path, name: &str, extra: &[Keys]) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn run(args: &[&str]) -> String {
-    succeeded(&digits(args))
 }
 
 /// Keys to insert after a section header: (header, keys).
@@ -48,7 +54,6 @@ fn checkpoints(run: &Path) -> Vec<String> {
 /// Every optimizer with state (momentum, AdaGrad, RMSprop, Adam), with dropout, batch norm,
 /// L2, weight decay and the step and cosine schedules: resumed from epoch 2 of 4, a run ends
 /// where the uninterrupted one did, metrics and model bytes alike.
-#[test]
 fn stateful_runs_resume_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -90,7 +95,9 @@ fn stateful_runs_resume_exactly() {
             tmp.path().join(format!("{name}-whole")),
             tmp.path().join(format!("{name}-split")),
         );
-        let header = succeeded(&train_run(&config, &data, &whole, &["--epochs", "4"]));
+        let header = Digits::train(&config, &data, &whole)
+            .args(["--epochs", "4"])
+            .succeeds();
         assert!(header.contains(&format!("; {name} lr")), "{header}");
         // As if the run had been killed after epoch 2 (the epochs stay 4: a cosine schedule
         // spans them): its checkpoints of epochs 3 and 4 are gone.
@@ -98,7 +105,7 @@ fn stateful_runs_resume_exactly() {
         for epoch in ["epoch-0003", "epoch-0004"] {
             std::fs::remove_dir_all(split.join("checkpoints").join(epoch)).unwrap();
         }
-        let resumed = run(&["train", "--resume", split.to_str().unwrap()]);
+        let resumed = Digits::resume(&split).succeeds();
         assert!(resumed.contains("Resuming after epoch 2"), "{resumed}");
         let rows = metrics_without_seconds(&whole);
         assert_eq!(rows.len(), 4);
@@ -118,7 +125,6 @@ fn stateful_runs_resume_exactly() {
 /// A learning rate too small to change any prediction: validation accuracy never improves on
 /// epoch 1, so patience 2 stops the run after epoch 3. The best checkpoint (epoch 1) is kept
 /// although keep_last is 1, and a resume does not train further.
-#[test]
 fn early_stopping_ends_the_run_and_keeps_the_best_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let config = config_with(
@@ -134,7 +140,7 @@ fn early_stopping_ends_the_run_and_keeps_the_best_checkpoint() {
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 600, 200, false);
     let out = tmp.path().join("run");
-    let stdout = succeeded(&train_run(&config, &data, &out, &[]));
+    let stdout = Digits::train(&config, &data, &out).succeeds();
     assert!(
         stdout.contains("Stopped early: validation accuracy has not improved since epoch 1 (2 epochs of patience)"),
         "{stdout}"
@@ -142,7 +148,7 @@ fn early_stopping_ends_the_run_and_keeps_the_best_checkpoint() {
     assert!(stdout.contains("Best validation accuracy: "), "{stdout}");
     assert_eq!(metrics_without_seconds(&out).len(), 3);
     assert_eq!(checkpoints(&out), ["epoch-0001", "epoch-0003"]);
-    let stdout = run(&["train", "--resume", out.to_str().unwrap(), "--epochs", "20"]);
+    let stdout = Digits::resume(&out).args(["--epochs", "20"]).succeeds();
     assert!(stdout.contains("Stopped early"), "{stdout}");
     assert!(!stdout.contains("Epoch 4"), "{stdout}");
     assert_eq!(metrics_without_seconds(&out).len(), 3);
@@ -150,16 +156,17 @@ fn early_stopping_ends_the_run_and_keeps_the_best_checkpoint() {
 
 /// `[data] train_limit` trains on the first examples only: the batch is checked against it,
 /// and the header says so.
-#[test]
 fn train_limit_trains_on_a_subset() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 600, 200, false);
     let limited = config_with(tmp.path(), "limited", &[("[data]", "train_limit = 50")]);
-    let stdout = succeeded(&train_run(&limited, &data, &tmp.path().join("run"), &[]));
+    let stdout = Digits::train(&limited, &data, tmp.path().join("run")).succeeds();
     assert!(stdout.contains("first 50 training examples"), "{stdout}");
     let out = tmp.path().join("too-big");
-    let message = clean_error(&train_run(&limited, &data, &out, &["--batch-size", "60"]));
+    let message = Digits::train(&limited, &data, &out)
+        .args(["--batch-size", "60"])
+        .fails();
     assert!(
         message.contains(
             "[training] batch_size: expected between 1 and the 50 training examples, got 60"
@@ -169,13 +176,12 @@ fn train_limit_trains_on_a_subset() {
 }
 
 /// A key of another optimizer is a one-line error naming the file and the key.
-#[test]
 fn misplaced_optimizer_key_is_a_clean_error() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 600, 200, false);
     let config = config_with(tmp.path(), "mixed", &[("[optimizer]", "beta1 = 0.8")]);
-    let message = clean_error(&train_run(&config, &data, &tmp.path().join("run"), &[]));
+    let message = Digits::train(&config, &data, tmp.path().join("run")).fails();
     assert!(
         message.contains(
             "mixed.toml: [optimizer] beta1: only used with name = \"adam\", but name is \"sgd\""
@@ -187,20 +193,14 @@ fn misplaced_optimizer_key_is_a_clean_error() {
 /// `reproduce --quick` runs the whole suite on real MNIST and writes the report: a row per
 /// experiment, a chart per group, and the quick-mode warning. The claims that hold after two
 /// epochs already (SGD slowest, N(0, 0.01²) does not learn) are checked too.
-#[test]
 fn reproduce_quick_runs_the_suite_and_writes_the_report() {
-    let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("reproduce");
-    let stdout = run(&[
-        "reproduce",
-        "--quick",
-        "--quiet",
-        "--data-dir",
-        mnist.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let stdout = Digits::new("reproduce")
+        .args(["--quick", "--quiet"])
+        .data_dir(mnist())
+        .out(&out)
+        .succeeds();
     assert!(stdout.contains("Wrote "), "{stdout}");
     let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(report.contains("**Quick mode:**"), "{report}");

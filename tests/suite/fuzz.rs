@@ -7,6 +7,16 @@ use digits::data::idx;
 use digits::train::RunConfig;
 use proptest::prelude::*;
 
+use crate::common::*;
+
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(idx_reader_never_panics),
+        test!(config_loader_never_panics_on_any_text),
+        test!(config_loader_never_panics_on_a_mangled_config),
+    ]
+}
+
 const NIELSEN: &str = include_str!("../../configs/nielsen.toml");
 
 fn config() -> ProptestConfig {
@@ -42,10 +52,10 @@ fn idx_bytes() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+// Without `#[test]`: proptest! makes each a plain function, which the harness runs.
 proptest! {
     #![proptest_config(config())]
 
-    #[test]
     fn idx_reader_never_panics(bytes in idx_bytes(), gzip in any::<bool>()) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("file");
@@ -61,12 +71,10 @@ proptest! {
         let _ = idx::read_labels(&path, 10);
     }
 
-    #[test]
     fn config_loader_never_panics_on_any_text(text in ".{0,400}") {
         let _ = RunConfig::parse(&text, Path::new("fuzz.toml"));
     }
 
-    #[test]
     fn config_loader_never_panics_on_a_mangled_config(
         cut in 0..NIELSEN.len(),
         insert in "[a-z_=\\[\\]\"0-9. \\n-]{0,12}",

@@ -2,9 +2,15 @@
 
 use crate::common::*;
 
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(autodiff_matches_central_differences_for_both_costs),
+        test!(gradcheck_refuses_dropout),
+    ]
+}
+
 /// Autodiff agrees with central differences for network.py's quadratic cost with sigmoids, for
 /// TwoLayerNet's softmax cross-entropy with ReLU and for network2's sigmoid cross-entropy.
-#[test]
 fn autodiff_matches_central_differences_for_both_costs() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -26,13 +32,10 @@ fn autodiff_matches_central_differences_for_both_costs() {
         };
         let config = tmp.path().join(format!("{name}.toml"));
         std::fs::write(&config, text).unwrap();
-        let output = digits(&[
-            "gradcheck",
-            "--config",
-            config.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ]);
+        let output = Digits::new("gradcheck")
+            .config(&config)
+            .data_dir(&data)
+            .output();
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),
@@ -55,7 +58,6 @@ fn autodiff_matches_central_differences_for_both_costs() {
 }
 
 /// Dropout makes the cost random: gradcheck refuses such a network with a one-line error.
-#[test]
 fn gradcheck_refuses_dropout() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -67,12 +69,9 @@ fn gradcheck_refuses_dropout() {
         + "\n[data]\nvalidation_size = 100\n";
     let config = tmp.path().join("best.toml");
     std::fs::write(&config, text).unwrap();
-    let message = clean_error(&digits(&[
-        "gradcheck",
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]));
+    let message = Digits::new("gradcheck")
+        .config(&config)
+        .data_dir(&data)
+        .fails();
     assert!(message.contains("set [model] dropout = 0"), "{message}");
 }

@@ -3,15 +3,20 @@
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-/// Runs `digits` with its cache of prepared images in `cache`.
-fn run(args: &[&str], cache: &Path) -> Output {
-    digits_with_env(args, &[("DIGITS_CACHE_DIR", cache)])
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(a_folder_run_learns_and_shows_its_class_names, MNIST),
+        test!(fine_tuning_starts_from_another_runs_weights, MNIST),
+        test!(a_resumed_folder_run_equals_an_uninterrupted_one),
+        test!(the_cache_holds_each_file_until_it_changes_and_bad_images_are_skipped),
+        test!(bad_folders_get_one_line_errors_naming_the_path),
+    ]
 }
 
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
+/// `digits subcommand` with its cache of prepared images in `cache`.
+fn cached(subcommand: &str, cache: &Path) -> Digits {
+    Digits::new(subcommand).env("DIGITS_CACHE_DIR", cache)
 }
 
 /// A config for a folder of images: `sizes`, ReLU and cross-entropy, or network.py's sigmoid
@@ -62,27 +67,16 @@ fn final_accuracy(run: &Path) -> f64 {
     *test_accuracies(run).last().unwrap()
 }
 
-#[test]
 fn a_folder_run_learns_and_shows_its_class_names() {
-    let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let (png, cache) = (tmp.path().join("png"), tmp.path().join("cache"));
     let names = "zero,one,two,three,four,five,six,seven,eight,nine";
-    let out = succeeded(&run(
-        &[
-            "data",
-            "export-images",
-            "--data-dir",
-            s(&mnist),
-            "--out",
-            s(&png),
-            "--names",
-            names,
-            "--limit",
-            "3000",
-        ],
-        &cache,
-    ));
+    let out = cached("data", &cache)
+        .arg("export-images")
+        .data_dir(mnist())
+        .out(&png)
+        .args(["--names", names, "--limit", "3000"])
+        .succeeds();
     assert!(
         out.contains("Wrote 3000 training and 3000 test images"),
         "{out}"
@@ -92,18 +86,11 @@ fn a_folder_run_learns_and_shows_its_class_names() {
 
     let config = folder_config(tmp.path(), "words", &png, "[784, 100, 10]", false);
     let first = tmp.path().join("first");
-    let out = succeeded(&run(
-        &[
-            "train",
-            "--config",
-            s(&config),
-            "--epochs",
-            "10",
-            "--out",
-            s(&first),
-        ],
-        &cache,
-    ));
+    let out = cached("train", &cache)
+        .config(&config)
+        .args(["--epochs", "10"])
+        .out(&first)
+        .succeeds();
     assert!(
         out.contains("Images: 6000 files read") && out.contains("0 of them prepared before"),
         "{out}"
@@ -119,18 +106,11 @@ fn a_folder_run_learns_and_shows_its_class_names() {
 
     // A second run on the same folder takes every image from the cache.
     let second = tmp.path().join("second");
-    let out = succeeded(&run(
-        &[
-            "train",
-            "--config",
-            s(&config),
-            "--epochs",
-            "1",
-            "--out",
-            s(&second),
-        ],
-        &cache,
-    ));
+    let out = cached("train", &cache)
+        .config(&config)
+        .args(["--epochs", "1"])
+        .out(&second)
+        .succeeds();
     assert!(out.contains("6000 of them prepared before"), "{out}");
 
     // Names, not indices, in predict, eval and data info.
@@ -140,27 +120,35 @@ fn a_folder_run_learns_and_shows_its_class_names() {
         .unwrap()
         .unwrap()
         .path();
-    let out = succeeded(&run(&["predict", "--model", s(&first), s(&seven)], &cache));
+    let out = cached("predict", &cache)
+        .model(&first)
+        .arg(&seven)
+        .succeeds();
     let said = out.split(": ").nth(1).unwrap().split(" (").next().unwrap();
     assert!(names.split(',').any(|name| name == said), "{out}");
-    let out = succeeded(&run(&["eval", s(&first)], &cache));
+    let out = cached("eval", &cache).arg(&first).succeeds();
     assert!(out.contains("\n  seven: "), "{out}");
     assert!(out.contains("Test accuracy: "), "{out}");
-    let out = succeeded(&run(&["data", "info", "--config", s(&config)], &cache));
+    let out = cached("data", &cache)
+        .arg("info")
+        .config(&config)
+        .succeeds();
     assert!(out.contains("Classes: 10"), "{out}");
     assert!(out.contains("6000 of them prepared before"), "{out}");
     assert!(out.contains("Skipped: 0 files"), "{out}");
     let errors = tmp.path().join("errors.png");
-    succeeded(&run(&["errors", s(&first), "--output", s(&errors)], &cache));
+    cached("errors", &cache)
+        .arg(&first)
+        .arg("--output")
+        .arg(&errors)
+        .succeeds();
     assert!(image::open(&errors).is_ok());
 }
 
-#[test]
 fn fine_tuning_starts_from_another_runs_weights() {
-    let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
-    let nielsen = trained_nielsen(&mnist, tmp.path());
+    let nielsen = trained_nielsen(tmp.path());
 
     // MNIST test digits in another style: mirrored, inverted (dark on light), scaled ×2 and
     // shifted in a larger picture. Preparation undoes all but the mirroring.
@@ -177,7 +165,7 @@ fn fine_tuning_starts_from_another_runs_weights() {
         })
     };
     let (mirror, five) = (tmp.path().join("mirror"), tmp.path().join("five"));
-    for (i, (label, digit)) in test_digits(&mnist, 1000).iter().enumerate() {
+    for (i, (label, digit)) in test_digits(mnist(), 1000).iter().enumerate() {
         let part = if i < 700 { "train" } else { "test" };
         let name = format!("{part}/{label}/{i:04}.png");
         save(&style(digit, i), &mirror.join(&name));
@@ -193,9 +181,10 @@ fn fine_tuning_starts_from_another_runs_weights() {
             tests.push(file.unwrap().path());
         }
     }
-    let mut args = vec!["predict", "--model", s(&nielsen)];
-    args.extend(tests.iter().map(|p| s(p)));
-    let out = succeeded(&run(&args, &cache));
+    let out = cached("predict", &cache)
+        .model(&nielsen)
+        .args(&tests)
+        .succeeds();
     let right = out
         .lines()
         .filter(|line| {
@@ -208,26 +197,20 @@ fn fine_tuning_starts_from_another_runs_weights() {
 
     let config = folder_config(tmp.path(), "mirror", &mirror, "[784, 30, 10]", true);
     let (scratch, tuned) = (tmp.path().join("scratch"), tmp.path().join("tuned"));
-    succeeded(&run(
-        &["train", "--config", s(&config), "--out", s(&scratch)],
-        &cache,
-    ));
-    let out = succeeded(&run(
-        &[
-            "train",
-            "--config",
-            s(&config),
-            "--out",
-            s(&tuned),
-            "--init-from",
-            s(&nielsen),
-        ],
-        &cache,
-    ));
+    cached("train", &cache)
+        .config(&config)
+        .out(&scratch)
+        .succeeds();
+    let out = cached("train", &cache)
+        .config(&config)
+        .out(&tuned)
+        .arg("--init-from")
+        .arg(&nielsen)
+        .succeeds();
     assert!(out.contains("Starting from the weights of"), "{out}");
     assert!(out.contains("starting from"), "{out}");
     let (scratch, tuned) = (final_accuracy(&scratch), final_accuracy(&tuned));
-    eprintln!(
+    note!(
         "mirrored digits: MNIST network {before:.3}, from scratch {scratch:.3}, fine-tuned {tuned:.3}"
     );
     assert!(
@@ -241,18 +224,12 @@ fn fine_tuning_starts_from_another_runs_weights() {
 
     // Five classes: the hidden layer is kept, the last layer drawn afresh.
     let config = folder_config(tmp.path(), "five", &five, "[784, 30, 5]", true);
-    let out = succeeded(&run(
-        &[
-            "train",
-            "--config",
-            s(&config),
-            "--out",
-            s(&tmp.path().join("five-run")),
-            "--init-from",
-            s(&nielsen),
-        ],
-        &cache,
-    ));
+    let out = cached("train", &cache)
+        .config(&config)
+        .out(tmp.path().join("five-run"))
+        .arg("--init-from")
+        .arg(&nielsen)
+        .succeeds();
     assert!(
         out.contains(
             "its last layer has 10 outputs and this run 5 classes, so that layer is drawn afresh"
@@ -263,51 +240,40 @@ fn fine_tuning_starts_from_another_runs_weights() {
 
     // Hidden layers of another size cannot be kept.
     let config = folder_config(tmp.path(), "wide", &mirror, "[784, 40, 10]", true);
-    let error = clean_error(&run(
-        &[
-            "train",
-            "--config",
-            s(&config),
-            "--out",
-            s(&tmp.path().join("wide")),
-            "--init-from",
-            s(&nielsen),
-        ],
-        &cache,
-    ));
+    let error = cached("train", &cache)
+        .config(&config)
+        .out(tmp.path().join("wide"))
+        .arg("--init-from")
+        .arg(&nielsen)
+        .fails();
     assert!(
         error.contains("its network is [784, 30, 10], this run's [784, 40, 10]; all but the last size must match"),
         "{error}"
     );
 }
 
-#[test]
 fn a_resumed_folder_run_equals_an_uninterrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
     let (folder, cache) = (tmp.path().join("strokes"), tmp.path().join("cache"));
     strokes(&folder, 40);
     let config = folder_config(tmp.path(), "strokes", &folder, "[784, 16, 3]", false);
     let (whole, halves) = (tmp.path().join("whole"), tmp.path().join("halves"));
-    succeeded(&run(
-        &["train", "--config", s(&config), "--out", s(&whole)],
-        &cache,
-    ));
-    succeeded(&run(
-        &[
-            "train",
-            "--config",
-            s(&config),
-            "--out",
-            s(&halves),
-            "--epochs",
-            "1",
-        ],
-        &cache,
-    ));
-    succeeded(&run(
-        &["train", "--resume", s(&halves), "--epochs", "3"],
-        &cache,
-    ));
+    let resume = |epochs: &str| {
+        cached("train", &cache)
+            .arg("--resume")
+            .arg(&halves)
+            .args(["--epochs", epochs])
+    };
+    cached("train", &cache)
+        .config(&config)
+        .out(&whole)
+        .succeeds();
+    cached("train", &cache)
+        .config(&config)
+        .out(&halves)
+        .args(["--epochs", "1"])
+        .succeeds();
+    resume("3").succeeds();
     assert_eq!(
         metrics_without_seconds(&whole),
         metrics_without_seconds(&halves)
@@ -321,10 +287,7 @@ fn a_resumed_folder_run_equals_an_uninterrupted_one() {
     // A class added since is refused on resume, naming both lists.
     strokes(&folder.join("..").join("more"), 1);
     std::fs::rename(folder.join("../more/bar"), folder.join("dot")).unwrap();
-    let error = clean_error(&run(
-        &["train", "--resume", s(&halves), "--epochs", "4"],
-        &cache,
-    ));
+    let error = resume("4").fails();
     assert!(
         error.contains("[data] classes: the run's classes are [\"bar\", \"pole\", \"slash\"], but")
             && error.contains("now holds [\"bar\", \"dot\", \"pole\", \"slash\"]"),
@@ -332,7 +295,6 @@ fn a_resumed_folder_run_equals_an_uninterrupted_one() {
     );
 }
 
-#[test]
 fn the_cache_holds_each_file_until_it_changes_and_bad_images_are_skipped() {
     let tmp = tempfile::tempdir().unwrap();
     let (folder, cache) = (tmp.path().join("strokes"), tmp.path().join("cache"));
@@ -342,17 +304,10 @@ fn the_cache_holds_each_file_until_it_changes_and_bad_images_are_skipped() {
     let blank = image::GrayImage::from_pixel(20, 20, image::Luma([255]));
     save(&blank, &folder.join("bar/blank.png"));
     let info = |cache: &Path| {
-        succeeded(&run(
-            &[
-                "data",
-                "info",
-                "--format",
-                "images",
-                "--data-dir",
-                s(&folder),
-            ],
-            cache,
-        ))
+        cached("data", cache)
+            .args(["info", "--format", "images"])
+            .data_dir(&folder)
+            .succeeds()
     };
     let out = info(&cache);
     assert!(out.contains("Read 62 image files"), "{out}");
@@ -386,18 +341,11 @@ fn the_cache_holds_each_file_until_it_changes_and_bad_images_are_skipped() {
 
     // Training warns about each skipped file and goes on.
     let config = folder_config(tmp.path(), "strokes", &folder, "[784, 16, 3]", false);
-    let output = run(
-        &[
-            "train",
-            "--config",
-            s(&config),
-            "--out",
-            s(&tmp.path().join("r")),
-            "--epochs",
-            "1",
-        ],
-        &cache,
-    );
+    let output = cached("train", &cache)
+        .config(&config)
+        .out(tmp.path().join("r"))
+        .args(["--epochs", "1"])
+        .output();
     succeeded(&output);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -407,23 +355,16 @@ fn the_cache_holds_each_file_until_it_changes_and_bad_images_are_skipped() {
     );
 }
 
-#[test]
 fn bad_folders_get_one_line_errors_naming_the_path() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let train = |folder: &Path, sizes: &str| {
         let config = folder_config(tmp.path(), "bad", folder, sizes, false);
-        clean_error(&run(
-            &[
-                "train",
-                "--config",
-                s(&config),
-                "--out",
-                s(&tmp.path().join("run")),
-                "--force",
-            ],
-            &cache,
-        ))
+        cached("train", &cache)
+            .config(&config)
+            .out(tmp.path().join("run"))
+            .arg("--force")
+            .fails()
     };
     let folder = tmp.path().join("data");
     let error = train(&folder, "[784, 3]");
@@ -479,16 +420,10 @@ fn bad_folders_get_one_line_errors_naming_the_path() {
         text.replace("[model]", "test_fraction = 0.2\n[model]"),
     )
     .unwrap();
-    let error = clean_error(&run(
-        &[
-            "train",
-            "--config",
-            s(&config),
-            "--out",
-            s(&tmp.path().join("split-run")),
-        ],
-        &cache,
-    ));
+    let error = cached("train", &cache)
+        .config(&config)
+        .out(tmp.path().join("split-run"))
+        .fails();
     assert!(
         error.contains("[data] test_fraction: the folder has train/ and test/"),
         "{error}"
@@ -505,7 +440,7 @@ fn bad_folders_get_one_line_errors_naming_the_path() {
         text.replace("[model]", "validation_size = 5\n[model]"),
     )
     .unwrap();
-    let error = clean_error(&run(&["train", "--config", s(&config)], &cache));
+    let error = cached("train", &cache).config(&config).fails();
     assert!(
         error.contains(
             "[data] validation_size: only used with format = \"mnist\", but format is \"images\""
@@ -514,7 +449,7 @@ fn bad_folders_get_one_line_errors_naming_the_path() {
     );
     let text = text.replace(&format!("dir = \"{}\"\n", folder.display()), "");
     std::fs::write(&config, text).unwrap();
-    let error = clean_error(&run(&["train", "--config", s(&config)], &cache));
+    let error = cached("train", &cache).config(&config).fails();
     assert!(
         error.contains("format = \"images\" needs a folder: set [data] dir or pass --data-dir"),
         "{error}"

@@ -4,9 +4,11 @@
 //!
 //! The Python side is `tests/interop/check.py`. It runs under `DIGITS_INTEROP_PYTHON`, a Python
 //! with `tests/interop/requirements.txt` (.ci/run makes that venv once, outside the clone), or
-//! else `python3` when it has those packages; elsewhere the checks say "skipped".
+//! else `python3` when it has those packages; PyTorch's checks run under `DIGITS_TORCH_PYTHON`
+//! (or the interop Python, when it has torch). Elsewhere those tests are ignored, saying why.
 
-use std::path::{Path, PathBuf};
+use std::io::{Read, Write};
+use std::path::Path;
 use std::process::Command;
 
 use crate::common::*;
@@ -14,73 +16,52 @@ use digits::data::MnistFiles;
 use digits::model::inference;
 use digits::train::trained::Trained;
 
-/// The variable naming the Python that has onnxruntime, numpy and safetensors.
-const PYTHON_ENV: &str = "DIGITS_INTEROP_PYTHON";
-
-/// A Python with the interop packages, or `None` with the reason printed. Under CI, where
-/// .ci/run provides it, a missing one is a failure.
-fn interop_python() -> Option<PathBuf> {
-    let candidate = std::env::var_os(PYTHON_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "python3".into());
-    let has = |module: &str| {
-        Command::new(&candidate)
-            .args(["-c", &format!("import {module}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let missing: Vec<&str> = ["numpy", "onnxruntime", "safetensors"]
-        .into_iter()
-        .filter(|m| !has(m))
-        .collect();
-    if missing.is_empty() {
-        return Some(candidate);
-    }
-    let reason = format!(
-        "{} lacks {} (pip install -r tests/interop/requirements.txt, or set {PYTHON_ENV})",
-        candidate.display(),
-        missing.join(", ")
-    );
-    assert!(std::env::var_os("CI").is_none(), "under CI: {reason}");
-    eprintln!("skipped: {reason}");
-    None
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(nielsen_exports_agree_with_digits, MNIST, INTEROP_PYTHON),
+        test!(
+            two_layer_net_exports_agree_with_digits,
+            MNIST,
+            INTEROP_PYTHON
+        ),
+        test!(
+            batch_norm_and_dropout_export_agree_with_digits,
+            MNIST,
+            INTEROP_PYTHON
+        ),
+        test!(pytorch_reads_the_safetensors_exports, MNIST, TORCH_PYTHON),
+        test!(export_then_import_predicts_identically, MNIST),
+        test!(
+            a_network_trained_in_numpy_imports_and_evaluates,
+            MNIST,
+            INTEROP_PYTHON
+        ),
+        test!(import_errors_name_the_file_and_tensor),
+        test!(readme_snippets_run, MNIST, INTEROP_PYTHON),
+        test!(readme_pytorch_snippet_runs, MNIST, TORCH_PYTHON),
+    ]
 }
 
-/// A Python with PyTorch and safetensors: `DIGITS_TORCH_PYTHON`, else the interop Python when
-/// it has them; `None` with the reason printed (PyTorch's wheel is gigabytes: never under CI).
-fn torch_python(interop: &Path) -> Option<PathBuf> {
-    let candidate = std::env::var_os("DIGITS_TORCH_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| interop.to_path_buf());
-    let has_torch = Command::new(&candidate)
-        .args(["-c", "import torch, safetensors, numpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if has_torch {
-        return Some(candidate);
-    }
-    eprintln!(
-        "skipped: the PyTorch check: {} lacks torch, safetensors or numpy (set DIGITS_TORCH_PYTHON to a Python that has them)",
-        candidate.display()
-    );
-    None
-}
-
-/// Runs a Python program and returns its stdout, failing the test with its output otherwise.
-fn python(python: &Path, args: &[&str]) -> String {
-    let output = Command::new(python)
-        .args(args)
+/// A TwoLayerNet trained for one epoch by a few lines of numpy (`tests/interop/train_numpy.py`,
+/// in the interop Python), saved to `weights` in PyTorch's layout.
+fn train_in_numpy(weights: &Path) {
+    let output = Command::new(interop_python())
+        .arg("tests/interop/train_numpy.py")
+        .arg("--mnist")
+        .arg(mnist())
+        .arg("--out")
+        .arg(weights)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("python runs");
-    succeeded(&output)
+    succeeded(&output);
 }
 
 /// digits' probabilities for the 10,000 test images, as float32 little-endian bytes.
-fn reference_probabilities(run: &Path, mnist: &Path, file: &Path) {
+fn reference_probabilities(run: &Path, file: &Path) {
     let device = burn::tensor::Device::flex();
     let trained = Trained::load(run, &device).unwrap();
-    let test = MnistFiles::open(Some(mnist)).unwrap().test_split(&device);
+    let test = MnistFiles::open(Some(mnist())).unwrap().test_split(&device);
     let rows = inference::probabilities(&trained.model, trained.config.output(), test.images);
     let bytes: Vec<u8> = rows
         .iter()
@@ -90,98 +71,105 @@ fn reference_probabilities(run: &Path, mnist: &Path, file: &Path) {
     std::fs::write(file, bytes).unwrap();
 }
 
-/// Trains `config` (with `flags`), exports it both ways, and has check.py compare every client
-/// with digits; returns check.py's JSON.
-fn exports_agree(interpreter: &Path, mnist: &Path, config: &str, flags: &[&str]) -> String {
+/// A config and the `train` flags the export checks train it with.
+type Exported = (&'static str, &'static [&'static str]);
+
+/// network.py's network: sigmoid outputs, probabilities as activations over their sum.
+const NIELSEN: Exported = ("configs/nielsen.toml", &["--epochs", "1"]);
+/// TwoLayerNet: ReLU and logits, probabilities as their softmax.
+const TWO_LAYER_NET: Exported = ("configs/two-layer-net.toml", &["--epochs", "1"]);
+/// Batch norm with its running statistics, trained far enough to learn (1,000 images), so that
+/// the probabilities are not uniform.
+const BATCH_NORM: Exported = ("configs/ch6-batchnorm-on.toml", &[]);
+/// Dropout, which inference leaves out (300 images, 40 epochs).
+const DROPOUT: Exported = ("configs/ch6-overfit-dropout.toml", &["--epochs", "40"]);
+
+/// The readers check.py compares with digits.
+#[derive(PartialEq)]
+enum Readers {
+    /// ONNX Runtime on the ONNX export, and numpy on the safetensors one, in the interop Python.
+    OnnxAndNumpy,
+    /// PyTorch (and numpy) on the safetensors export, in the PyTorch Python.
+    PyTorch,
+}
+
+/// Trains `config` (with `flags`) on MNIST, exports it, and has check.py compare `readers`
+/// with digits.
+fn exports_agree((config, flags): Exported, readers: Readers) {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    succeeded(&train_run(Path::new(config), mnist, &run, flags));
-    let onnx = tmp.path().join("model.onnx");
-    let safetensors = tmp.path().join("model.safetensors");
-    let run_arg = run.to_str().unwrap();
-    for (format, file) in [("onnx", &onnx), ("safetensors", &safetensors)] {
-        let args = ["export", run_arg, "--format", format, "--output"];
-        succeeded(&digits(&[&args[..], &[file.to_str().unwrap()]].concat()));
-    }
+    Digits::train(config, mnist(), &run).args(flags).succeeds();
+    let export = |format: &str| {
+        let file = tmp.path().join(format!("model.{format}"));
+        Digits::new("export")
+            .arg(&run)
+            .args(["--format", format, "--output"])
+            .arg(&file)
+            .succeeds();
+        file
+    };
     let reference = tmp.path().join("reference.f32");
-    reference_probabilities(&run, mnist, &reference);
+    reference_probabilities(&run, &reference);
     let trained = Trained::load(&run, &burn::tensor::Device::flex()).unwrap();
     let activation = format!("{:?}", trained.config.model.activation).to_lowercase();
     let output = format!("{:?}", trained.config.output()).to_lowercase();
-    let check = [
-        "tests/interop/check.py",
-        "--mnist",
-        mnist.to_str().unwrap(),
-        "--reference",
-        reference.to_str().unwrap(),
-        "--activation",
-        &activation,
-        "--output",
-        &output,
-        "--safetensors",
-        safetensors.to_str().unwrap(),
-    ];
-    let onnx_args = ["--onnx", onnx.to_str().unwrap()];
-    let report = python(interpreter, &[&check[..], &onnx_args].concat());
-    eprintln!("{config}: {report}");
-    assert!(report.contains("\"check\": \"onnx\""), "{report}");
-    assert!(report.contains("\"check\": \"safetensors\""), "{report}");
-    // The same safetensors through PyTorch, in the Python that has it.
-    if let Some(torch) = torch_python(interpreter) {
-        let torch_report = python(&torch, &check);
-        eprintln!("{config} (PyTorch): {torch_report}");
-        assert!(
-            torch_report.contains("\"check\": \"torch\", \"max"),
-            "{torch_report}"
-        );
+    let mut check = Command::new(match readers {
+        Readers::OnnxAndNumpy => interop_python(),
+        Readers::PyTorch => torch_python(),
+    });
+    check
+        .arg("tests/interop/check.py")
+        .arg("--mnist")
+        .arg(mnist())
+        .arg("--reference")
+        .arg(&reference)
+        .args(["--activation", &activation, "--output", &output])
+        .arg("--safetensors")
+        .arg(export("safetensors"));
+    if readers == Readers::OnnxAndNumpy {
+        check.arg("--onnx").arg(export("onnx"));
     }
-    report
+    let report = succeeded(
+        &check
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap(),
+    );
+    note!("{config}: {report}");
+    let expected: &[&str] = match readers {
+        Readers::OnnxAndNumpy => &["\"check\": \"onnx\"", "\"check\": \"safetensors\""],
+        Readers::PyTorch => &["\"check\": \"torch\", \"max"],
+    };
+    for check in expected {
+        assert!(report.contains(check), "{config}: {report}");
+    }
 }
 
-/// network.py's network: sigmoid outputs, probabilities as activations over their sum.
-#[test]
 fn nielsen_exports_agree_with_digits() {
-    let (Some(mnist), Some(python)) = (real_mnist(), interop_python()) else {
-        return;
-    };
-    exports_agree(&python, &mnist, "configs/nielsen.toml", &["--epochs", "1"]);
+    exports_agree(NIELSEN, Readers::OnnxAndNumpy);
 }
 
-/// TwoLayerNet: ReLU and logits, probabilities as their softmax.
-#[test]
 fn two_layer_net_exports_agree_with_digits() {
-    let (Some(mnist), Some(python)) = (real_mnist(), interop_python()) else {
-        return;
-    };
-    exports_agree(
-        &python,
-        &mnist,
-        "configs/two-layer-net.toml",
-        &["--epochs", "1"],
-    );
+    exports_agree(TWO_LAYER_NET, Readers::OnnxAndNumpy);
 }
 
-/// Batch norm with its running statistics, and dropout, which inference leaves out.
-#[test]
 fn batch_norm_and_dropout_export_agree_with_digits() {
-    let (Some(mnist), Some(python)) = (real_mnist(), interop_python()) else {
-        return;
-    };
-    // Trained far enough to learn (1,000 and 300 images), so the probabilities are not uniform.
-    exports_agree(&python, &mnist, "configs/ch6-batchnorm-on.toml", &[]);
-    exports_agree(
-        &python,
-        &mnist,
-        "configs/ch6-overfit-dropout.toml",
-        &["--epochs", "40"],
-    );
+    exports_agree(BATCH_NORM, Readers::OnnxAndNumpy);
+    exports_agree(DROPOUT, Readers::OnnxAndNumpy);
+}
+
+/// The same safetensors exports through PyTorch's `torch.nn.Linear` and `BatchNorm1d`.
+fn pytorch_reads_the_safetensors_exports() {
+    for exported in [NIELSEN, TWO_LAYER_NET, BATCH_NORM, DROPOUT] {
+        exports_agree(exported, Readers::PyTorch);
+    }
 }
 
 /// Probabilities of the 10,000 test images under a run's model, bit for bit.
-fn test_probabilities(run: &Path, mnist: &Path) -> Vec<u32> {
+fn test_probabilities(run: &Path) -> Vec<u32> {
     let device = burn::tensor::Device::flex();
     let trained = Trained::load(run, &device).unwrap();
-    let test = MnistFiles::open(Some(mnist)).unwrap().test_split(&device);
+    let test = MnistFiles::open(Some(mnist())).unwrap().test_split(&device);
     inference::probabilities(&trained.model, trained.config.output(), test.images)
         .iter()
         .flatten()
@@ -189,19 +177,13 @@ fn test_probabilities(run: &Path, mnist: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// `digits import` of `weights` with `config` into `out`; returns what it printed.
-fn import(weights: &Path, config: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "import",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    digits(&args)
+/// `digits import` of `weights` with `config` into `out`.
+fn import(weights: &Path, config: &Path, out: &Path) -> Digits {
+    Digits::new("import")
+        .arg("--weights")
+        .arg(weights)
+        .config(config)
+        .out(out)
 }
 
 /// Named float32 tensors: (name, shape, values).
@@ -258,41 +240,35 @@ fn read_safetensors(path: &Path, transpose: bool) -> Tensors {
 
 /// Export and import give back the same network: every probability identical, in digits'
 /// layout and in PyTorch's (read off the shapes, and said), with and without batch norm.
-#[test]
 fn export_then_import_predicts_identically() {
-    let Some(mnist) = real_mnist() else { return };
     for config in ["configs/smoke.toml", "configs/ch6-batchnorm-on.toml"] {
         let tmp = tempfile::tempdir().unwrap();
         let run = tmp.path().join("run");
-        succeeded(&train_run(
-            Path::new(config),
-            &mnist,
-            &run,
-            &["--epochs", "1"],
-        ));
+        Digits::train(config, mnist(), &run)
+            .args(["--epochs", "1"])
+            .succeeds();
         let exported = tmp.path().join("model.safetensors");
-        let args = ["export", run.to_str().unwrap(), "--output"];
-        succeeded(&digits(
-            &[&args[..], &[exported.to_str().unwrap()]].concat(),
-        ));
-        let original = test_probabilities(&run, &mnist);
+        Digits::new("export")
+            .arg(&run)
+            .arg("--output")
+            .arg(&exported)
+            .succeeds();
+        let original = test_probabilities(&run);
 
         let ours = tmp.path().join("ours");
-        let stdout = succeeded(&import(&exported, &run.join("config.toml"), &ours, &[]));
+        let stdout = import(&exported, &run.join("config.toml"), &ours).succeeds();
         assert!(stdout.contains("digits' layout"), "{stdout}");
-        assert!(test_probabilities(&ours, &mnist) == original, "{config}");
+        assert!(test_probabilities(&ours) == original, "{config}");
 
         let torch_file = tmp.path().join("torch.safetensors");
         write_safetensors(&torch_file, &read_safetensors(&exported, true));
         let theirs = tmp.path().join("theirs");
-        let stdout = succeeded(&import(&torch_file, &run.join("config.toml"), &theirs, &[]));
+        let stdout = import(&torch_file, &run.join("config.toml"), &theirs).succeeds();
         assert!(stdout.contains("PyTorch's layout"), "{stdout}");
-        assert!(test_probabilities(&theirs, &mnist) == original, "{config}");
+        assert!(test_probabilities(&theirs) == original, "{config}");
 
-        let args = ["eval", theirs.to_str().unwrap(), "--data-dir"];
-        let eval = succeeded(&digits(&[&args[..], &[mnist.to_str().unwrap()]].concat()));
-        let args = ["eval", run.to_str().unwrap(), "--data-dir"];
-        let before = succeeded(&digits(&[&args[..], &[mnist.to_str().unwrap()]].concat()));
+        let eval = |run: &Path| Digits::new("eval").arg(run).data_dir(mnist()).succeeds();
+        let (eval, before) = (eval(&theirs), eval(&run));
         assert_eq!(
             eval.lines().nth(1),
             before.lines().nth(1),
@@ -303,38 +279,26 @@ fn export_then_import_predicts_identically() {
 
 /// A TwoLayerNet trained by a few lines of numpy, saved in PyTorch's layout, imports and
 /// evaluates through `digits eval` at the accuracy numpy gave it.
-#[test]
 fn a_network_trained_in_numpy_imports_and_evaluates() {
-    let (Some(mnist), Some(python_bin)) = (real_mnist(), interop_python()) else {
-        return;
-    };
     let tmp = tempfile::tempdir().unwrap();
     let weights = tmp.path().join("theirs.safetensors");
-    let (mnist_arg, weights_arg) = (mnist.to_str().unwrap(), weights.to_str().unwrap());
-    let args = ["tests/interop/train_numpy.py", "--mnist", mnist_arg];
-    python(&python_bin, &[&args[..], &["--out", weights_arg]].concat());
+    train_in_numpy(&weights);
     let run = tmp.path().join("imported");
     let config = Path::new("configs/two-layer-net.toml");
-    let stdout = succeeded(&import(&weights, config, &run, &[]));
+    let stdout = import(&weights, config, &run).succeeds();
     assert!(stdout.contains("PyTorch's layout"), "{stdout}");
-    let eval = succeeded(&digits(&[
-        "eval",
-        run.to_str().unwrap(),
-        "--data-dir",
-        mnist_arg,
-    ]));
+    let eval = Digits::new("eval").arg(&run).data_dir(mnist()).succeeds();
     let line = eval.lines().nth(1).unwrap();
     let percent: f64 = line
         .rsplit_once('(')
         .and_then(|(_, p)| p.strip_suffix("%)"))
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("{line}"));
-    eprintln!("numpy-trained TwoLayerNet through digits eval: {line}");
+    note!("numpy-trained TwoLayerNet through digits eval: {line}");
     assert!(percent > 90.0, "{line}");
 }
 
 /// Each bad file is a one-line error naming the tensor and both shapes, and leaves no folder.
-#[test]
 fn import_errors_name_the_file_and_tensor() {
     let tmp = tempfile::tempdir().unwrap();
     let config = Path::new("configs/smoke.toml"); // [784, 30, 10]
@@ -382,24 +346,24 @@ fn import_errors_name_the_file_and_tensor() {
     for (name, tensors, expected) in cases {
         let file = tmp.path().join(format!("{name}.safetensors"));
         write_safetensors(&file, &tensors);
-        let stderr = clean_error(&import(&file, config, &out, &[]));
+        let stderr = import(&file, config, &out).fails();
         assert!(stderr.contains(expected), "{name}: {stderr}");
         assert!(stderr.contains(file.to_str().unwrap()), "{name}: {stderr}");
         assert!(!out.exists(), "{name}");
     }
     let junk = tmp.path().join("junk.safetensors");
     std::fs::write(&junk, b"not a safetensors file").unwrap();
-    let stderr = clean_error(&import(&junk, config, &out, &[]));
+    let stderr = import(&junk, config, &out).fails();
     assert!(stderr.contains("not a safetensors file"), "{stderr}");
 
     // A good file into a folder that exists is refused, and the folder is left alone.
     let file = tmp.path().join("good.safetensors");
     write_safetensors(&file, &[good(0), good(1)].concat());
     std::fs::create_dir(&out).unwrap();
-    let stderr = clean_error(&import(&file, config, &out, &[]));
+    let stderr = import(&file, config, &out).fails();
     assert!(stderr.contains("already exists"), "{stderr}");
     std::fs::remove_dir(&out).unwrap();
-    succeeded(&import(&file, config, &out, &[]));
+    import(&file, config, &out).succeeds();
     assert!(out.join("model.bpk").is_file() && out.join("config.toml").is_file());
 }
 
@@ -424,88 +388,101 @@ fn readme_snippets() -> Vec<(String, String)> {
     blocks
 }
 
-/// Each snippet of "Using the network elsewhere" runs as written, in a folder holding what it
-/// names: a trained artifacts/nielsen, MNIST's test images, and a numpy-trained
-/// theirs.safetensors for the import.
-#[test]
+/// A README snippet: its language and its code.
+type Snippet = (String, String);
+
+/// Whether a snippet is PyTorch's.
+fn needs_torch((_, code): &Snippet) -> bool {
+    code.contains("import torch")
+}
+
+/// A folder holding a trained `artifacts/nielsen` (smoke.toml), as the snippets name it.
+fn readme_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("artifacts/nielsen");
+    Digits::train("configs/smoke.toml", mnist(), &run).succeeds();
+    dir
+}
+
+/// Runs a snippet in `dir`: each `digits` line of a `sh` block through the binary, a `python`
+/// block under `python`, which must print what the snippet says it prints.
+fn run_snippet(dir: &Path, (language, code): &Snippet, python: &Path) {
+    match language.as_str() {
+        "sh" => {
+            for line in code.lines().filter(|l| l.starts_with("digits ")) {
+                let line = line.split(" #").next().unwrap();
+                let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+                let stdout = Digits::new(words[0])
+                    .args(&words[1..])
+                    .current_dir(dir)
+                    .succeeds();
+                note!("$ {line}\n{stdout}");
+            }
+        }
+        "python" => {
+            let output = Command::new(python)
+                .args(["-c", code])
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            let stdout = succeeded(&output);
+            note!("{stdout}");
+            // MNIST's first test image is a 7, which the trained network reads.
+            let expected = if code.contains("onnxruntime") {
+                "digit 7 "
+            } else {
+                "probabilities [["
+            };
+            assert!(stdout.starts_with(expected), "{stdout}");
+        }
+        other => panic!("a snippet in {other}"),
+    }
+}
+
+/// Each snippet of "Using the network elsewhere" but PyTorch's runs as written, in a folder
+/// holding what they name: a trained artifacts/nielsen, MNIST's test images (gzipped), and a
+/// numpy-trained theirs.safetensors for the import.
 fn readme_snippets_run() {
-    let (Some(mnist), Some(python_bin)) = (real_mnist(), interop_python()) else {
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = readme_folder();
     let dir = tmp.path();
-    let run = dir.join("artifacts/nielsen");
-    succeeded(&train_run(
-        Path::new("configs/smoke.toml"),
-        &mnist,
-        &run,
-        &[],
-    ));
-    std::fs::copy(
-        mnist.join("t10k-images-idx3-ubyte.gz"),
-        dir.join("t10k-images-idx3-ubyte.gz"),
-    )
-    .unwrap();
+    let images = mnist_file(mnist(), "t10k-images-idx3-ubyte").unwrap();
+    let mut bytes = Vec::new();
+    digits::data::idx::open(&images)
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    let gzipped = std::fs::File::create(dir.join("t10k-images-idx3-ubyte.gz")).unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(gzipped, Default::default());
+    encoder.write_all(&bytes).unwrap();
+    encoder.finish().unwrap();
     std::fs::create_dir(dir.join("configs")).unwrap();
     std::fs::copy(
         "configs/two-layer-net.toml",
         dir.join("configs/two-layer-net.toml"),
     )
     .unwrap();
-    let (mnist_arg, theirs) = (mnist.to_str().unwrap(), dir.join("theirs.safetensors"));
-    let args = [
-        "tests/interop/train_numpy.py",
-        "--mnist",
-        mnist_arg,
-        "--out",
-    ];
-    python(
-        &python_bin,
-        &[&args[..], &[theirs.to_str().unwrap()]].concat(),
-    );
+    train_in_numpy(&dir.join("theirs.safetensors"));
 
     let snippets = readme_snippets();
     assert_eq!(snippets.len(), 4, "{snippets:?}");
-    for (language, code) in snippets {
-        match language.as_str() {
-            "sh" => {
-                for line in code.lines().filter(|l| l.starts_with("digits ")) {
-                    let line = line.split(" #").next().unwrap();
-                    let words: Vec<&str> = line.split_whitespace().skip(1).collect();
-                    let output = Command::new(env!("CARGO_BIN_EXE_digits"))
-                        .args(&words)
-                        .current_dir(dir)
-                        .output()
-                        .unwrap();
-                    eprintln!("$ {line}\n{}", succeeded(&output));
-                }
-            }
-            "python" => {
-                let python = if code.contains("import torch") {
-                    match torch_python(&python_bin) {
-                        Some(torch) => torch,
-                        None => continue,
-                    }
-                } else {
-                    python_bin.clone()
-                };
-                let output = Command::new(&python)
-                    .args(["-c", &code])
-                    .current_dir(dir)
-                    .output()
-                    .unwrap();
-                let stdout = succeeded(&output);
-                eprintln!("{stdout}");
-                // MNIST's first test image is a 7, which the trained network reads.
-                let expected = if code.contains("onnxruntime") {
-                    "digit 7 "
-                } else {
-                    "probabilities [["
-                };
-                assert!(stdout.starts_with(expected), "{stdout}");
-            }
-            other => panic!("a snippet in {other}"),
-        }
+    for snippet in snippets.iter().filter(|s| !needs_torch(s)) {
+        run_snippet(dir, snippet, interop_python());
     }
     assert!(dir.join("nielsen.onnx").is_file() && dir.join("artifacts/theirs/model.bpk").is_file());
+}
+
+/// PyTorch's snippet runs as written, on the safetensors file the export snippet writes.
+fn readme_pytorch_snippet_runs() {
+    let tmp = readme_folder();
+    let snippets = readme_snippets();
+    let export = snippets
+        .iter()
+        .find(|(language, code)| language == "sh" && code.contains("digits export"))
+        .expect("the export snippet");
+    let torch = snippets
+        .iter()
+        .find(|s| needs_torch(s))
+        .expect("PyTorch's snippet");
+    run_snippet(tmp.path(), export, torch_python());
+    run_snippet(tmp.path(), torch, torch_python());
 }

@@ -2,6 +2,14 @@
 
 use crate::common::*;
 
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(piped_output_is_one_plain_line_per_epoch),
+        test!(quiet_prints_the_summary_only),
+        test!(json_prints_one_object_per_epoch_on_stdout),
+    ]
+}
+
 fn train(extra: &[&str]) -> (String, String) {
     let tmp = tempfile::tempdir().unwrap();
     let mut flags = vec!["--epochs", "3"];
@@ -13,7 +21,6 @@ fn train(extra: &[&str]) -> (String, String) {
     )
 }
 
-#[test]
 fn piped_output_is_one_plain_line_per_epoch() {
     let (stdout, stderr) = train(&[]);
     assert!(
@@ -27,7 +34,6 @@ fn piped_output_is_one_plain_line_per_epoch() {
     assert!(stdout.contains("Best test accuracy: "), "{stdout}");
 }
 
-#[test]
 fn quiet_prints_the_summary_only() {
     let (stdout, stderr) = train(&["--quiet"]);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -40,7 +46,6 @@ fn quiet_prints_the_summary_only() {
     assert!(stderr.is_empty(), "{stderr}");
 }
 
-#[test]
 fn json_prints_one_object_per_epoch_on_stdout() {
     let (stdout, stderr) = train(&["--json"]);
     let objects: Vec<serde_json::Value> = stdout

@@ -4,18 +4,23 @@
 use crate::common::*;
 use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage, imageops};
 
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(mnist_digits_in_other_sizes_and_polarities_are_read, MNIST),
+        test!(bad_files_are_named_and_the_rest_are_read),
+    ]
+}
+
 /// A way of saving an MNIST digit as a picture.
 type Variant = fn(&GrayImage) -> DynamicImage;
 
 /// Test digits as PNG files: 28×28 as they are, scaled up to 84×84, scaled to 70×70 and
 /// inverted (dark ink on light), off centre on a wide page, and in colour. Each variant is read
 /// right at least 90% of the time.
-#[test]
 fn mnist_digits_in_other_sizes_and_polarities_are_read() {
-    let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let run = trained_two_layer_net(&mnist, tmp.path());
-    let digits_ = test_digits(&mnist, 60);
+    let run = trained_two_layer_net(tmp.path());
+    let digits_ = test_digits(mnist(), 60);
     let variants: [(&str, Variant); 5] = [
         ("as-is", |g| DynamicImage::ImageLuma8(g.clone())),
         ("large", |g| {
@@ -48,10 +53,7 @@ fn mnist_digits_in_other_sizes_and_polarities_are_read() {
             make(image).save(&path).unwrap();
             paths.push(path);
         }
-        let mut args = vec!["predict", "--model", run.to_str().unwrap()];
-        args.extend(paths.iter().map(|p| p.to_str().unwrap()));
-        let output = digits(&args);
-        let stdout = succeeded(&output);
+        let stdout = Digits::new("predict").model(&run).args(&paths).succeeds();
         let right = stdout
             .lines()
             .zip(&digits_)
@@ -60,14 +62,13 @@ fn mnist_digits_in_other_sizes_and_polarities_are_read() {
                 rest.starts_with(&format!("{label} ("))
             })
             .count();
-        println!("{name}: {right} of 60 right");
+        note!("{name}: {right} of 60 right");
         assert!(right >= 54, "{name}: {right} of 60 right\n{stdout}");
     }
 }
 
 /// A file that is not an image gets an error naming it; the other images are still read, and
 /// `--show` draws what the network saw.
-#[test]
 fn bad_files_are_named_and_the_rest_are_read() {
     let tmp = tempfile::tempdir().unwrap();
     let (run, _) = train_synthetic(tmp.path(), "run", &["--epochs", "1"]);
@@ -92,10 +93,11 @@ fn bad_files_are_named_and_the_rest_are_read() {
         .unwrap();
     let missing = tmp.path().join("missing.png");
 
-    let paths = [&text, &good, &blank, &missing, &jpeg];
-    let mut args = vec!["predict", "--show", "--model", run.to_str().unwrap()];
-    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
-    let output = digits(&args);
+    let output = Digits::new("predict")
+        .arg("--show")
+        .model(&run)
+        .args([&text, &good, &blank, &missing, &jpeg])
+        .output();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),

@@ -7,28 +7,36 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(resume_is_exact_for_the_seed_configs, MNIST),
+        test!(killed_runs_resume_to_the_uninterrupted_result),
+        test!(ctrl_c_keeps_the_last_checkpoint_and_says_how_to_resume),
+        test!(a_damaged_checkpoint_falls_back_to_the_previous_one),
+        test!(resume_refuses_changes_to_the_mathematics),
+        test!(old_checkpoints_are_pruned_but_the_best_is_kept),
+        test!(eval_reports_the_runs_accuracy),
+        test!(export_reads_back_with_an_independent_reader),
+        test!(a_run_in_use_is_refused_until_its_process_ends),
+        test!(sigterm_keeps_the_last_checkpoint_too),
+        test!(a_full_disk_is_an_error_and_the_last_checkpoint_survives),
+        test!(a_failed_checkpoint_write_keeps_the_previous_one),
+    ]
+}
+
 /// Rows of metrics.csv without `seconds`, model.bpk and the safetensors export of a run.
 fn outcome(run: &Path) -> (Vec<String>, Vec<u8>, Vec<u8>) {
     let export = run.with_extension("safetensors");
-    let output = digits(&[
-        "export",
-        run.to_str().unwrap(),
-        "--output",
-        export.to_str().unwrap(),
-    ]);
-    succeeded(&output);
+    Digits::new("export")
+        .arg(run)
+        .arg("--output")
+        .arg(&export)
+        .succeeds();
     (
         metrics_without_seconds(run),
         std::fs::read(run.join("model.bpk")).unwrap(),
         std::fs::read(&export).unwrap(),
     )
-}
-
-fn succeed(args: &[&str]) -> String {
-    let output = digits(args);
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(output.status.success(), "{args:?}: {stderr}");
-    stderr
 }
 
 /// A synthetic data folder and its config, inside a temp dir.
@@ -51,27 +59,17 @@ impl Synthetic {
         self.tmp.path().join(name)
     }
 
-    /// `train` arguments for a new run into `run`, plus `extra`.
-    fn train<'a>(&'a self, run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-        let mut args = vec![
-            "train",
-            "--config",
-            self.config.to_str().unwrap(),
-            "--data-dir",
-            self.data.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-        ];
-        args.extend(extra);
-        args
+    /// `digits train` of a new run into `run`.
+    fn train(&self, run: &Path) -> Digits {
+        Digits::train(&self.config, &self.data, run)
     }
 }
 
-fn spawn(args: &[&str], pause_ms: u64) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_digits"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+/// Starts `digits`, pausing `pause_ms` in the middle of each checkpoint it writes.
+fn spawn(digits: Digits, pause_ms: u64) -> Child {
+    digits
         .env("DIGITS_CHECKPOINT_PAUSE_MS", pause_ms.to_string())
+        .command()
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -107,31 +105,19 @@ fn half_written(run: &Path) -> bool {
 
 /// Both seed configs on real MNIST: 1 epoch, then resumed to 3, equals 3 uninterrupted epochs:
 /// the same metrics, a byte-identical model and byte-identical exported weights.
-#[test]
 fn resume_is_exact_for_the_seed_configs() {
-    let Some(mnist) = real_mnist() else { return };
-    let mnist = mnist.to_str().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     for config in ["configs/nielsen.toml", "configs/two-layer-net.toml"] {
         let whole = tmp.path().join("whole");
         let split = tmp.path().join("split");
-        let (whole_str, split_str) = (whole.to_str().unwrap(), split.to_str().unwrap());
-        let new_run = |out: &str, epochs: &str| {
-            succeed(&[
-                "train",
-                "--config",
-                config,
-                "--data-dir",
-                mnist,
-                "--out",
-                out,
-                "--epochs",
-                epochs,
-            ]);
+        let new_run = |out: &Path, epochs: &str| {
+            Digits::train(config, mnist(), out)
+                .args(["--epochs", epochs])
+                .succeeds();
         };
-        new_run(whole_str, "3");
-        new_run(split_str, "1");
-        succeed(&["train", "--resume", split_str, "--epochs", "3"]);
+        new_run(&whole, "3");
+        new_run(&split, "1");
+        Digits::resume(&split).args(["--epochs", "3"]).succeeds();
         assert_eq!(metrics_without_seconds(&split).len(), 3);
         assert!(
             outcome(&whole) == outcome(&split),
@@ -144,16 +130,14 @@ fn resume_is_exact_for_the_seed_configs() {
 
 /// SIGKILL three times, twice while a checkpoint is half written, then resume to the end: the
 /// run equals an uninterrupted one and no scratch folder is left.
-#[test]
 fn killed_runs_resume_to_the_uninterrupted_result() {
     let s = Synthetic::new();
     let whole = s.run("whole");
-    succeed(&s.train(&whole, &[]));
+    s.train(&whole).succeeds();
 
     let run = s.run("killed");
-    let resume = ["train", "--resume", run.to_str().unwrap()];
     // 1: during the first checkpoint.
-    let mut child = spawn(&s.train(&run, &[]), 300);
+    let mut child = spawn(s.train(&run), 300);
     wait_for("a half-written checkpoint", || half_written(&run));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -163,32 +147,31 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
             .all(|n| n.contains(".partial-"))
     );
     // 2: during a later checkpoint, with complete ones beside it.
-    let mut child = spawn(&resume, 300);
+    let mut child = spawn(Digits::resume(&run), 300);
     wait_for("epoch 3", || run.join("checkpoints/epoch-0003").is_dir());
     wait_for("a half-written checkpoint", || half_written(&run));
     child.kill().unwrap();
     child.wait().unwrap();
     // 3: anywhere.
-    let mut child = spawn(&resume, 30);
+    let mut child = spawn(Digits::resume(&run), 30);
     std::thread::sleep(Duration::from_millis(250));
     child.kill().unwrap();
     child.wait().unwrap();
 
-    succeed(&resume);
+    Digits::resume(&run).succeeds();
     assert!(!half_written(&run), "{:?}", checkpoint_names(&run));
     assert!(outcome(&whole) == outcome(&run), "the killed run differs");
 }
 
 /// Ctrl-C stops within a moment, exits non-zero, prints the resume command and keeps the last
 /// complete checkpoint, from which the run completes exactly.
-#[test]
 fn ctrl_c_keeps_the_last_checkpoint_and_says_how_to_resume() {
     let s = Synthetic::new();
     let whole = s.run("whole");
-    succeed(&s.train(&whole, &[]));
+    s.train(&whole).succeeds();
 
     let run = s.run("interrupted");
-    let child = spawn(&s.train(&run, &[]), 100);
+    let child = spawn(s.train(&run), 100);
     wait_for("epoch 2", || run.join("checkpoints/epoch-0002").is_dir());
     let signalled = Instant::now();
     let status = Command::new("kill")
@@ -210,7 +193,7 @@ fn ctrl_c_keeps_the_last_checkpoint_and_says_how_to_resume() {
         "{stderr}"
     );
 
-    succeed(&["train", "--resume", run.to_str().unwrap()]);
+    Digits::resume(&run).succeeds();
     assert!(
         outcome(&whole) == outcome(&run),
         "the interrupted run differs"
@@ -219,19 +202,20 @@ fn ctrl_c_keeps_the_last_checkpoint_and_says_how_to_resume() {
 
 /// A garbled newest checkpoint is skipped with a warning naming it; with none usable, a
 /// one-line error.
-#[test]
 fn a_damaged_checkpoint_falls_back_to_the_previous_one() {
     let s = Synthetic::new();
     let whole = s.run("whole");
-    succeed(&s.train(&whole, &["--epochs", "5"]));
+    s.train(&whole).args(["--epochs", "5"]).succeeds();
     let run = s.run("damaged");
-    succeed(&s.train(&run, &["--epochs", "4"]));
+    s.train(&run).args(["--epochs", "4"]).succeeds();
 
     let model = run.join("checkpoints/epoch-0004/model.bpk");
     let mut bytes = std::fs::read(&model).unwrap();
     bytes[200] ^= 0xff;
     std::fs::write(&model, bytes).unwrap();
-    let stderr = succeed(&["train", "--resume", run.to_str().unwrap(), "--epochs", "5"]);
+    let output = Digits::resume(&run).args(["--epochs", "5"]).output();
+    succeeded(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("warning: skipping damaged checkpoint"),
         "{stderr}"
@@ -246,50 +230,36 @@ fn a_damaged_checkpoint_falls_back_to_the_previous_one() {
         let state = run.join("checkpoints").join(name).join("state.toml");
         std::fs::write(state, "epoch = ").unwrap();
     }
-    let stderr = clean_error(&digits(&[
-        "train",
-        "--resume",
-        run.to_str().unwrap(),
-        "--epochs",
-        "6",
-    ]));
+    let stderr = Digits::resume(&run).args(["--epochs", "6"]).fails();
     assert!(stderr.contains("no usable checkpoint"), "{stderr}");
 }
 
 /// Only the epochs, the data folder and [output] may change on resume.
-#[test]
 fn resume_refuses_changes_to_the_mathematics() {
     let s = Synthetic::new();
     let run = s.run("run");
-    succeed(&s.train(&run, &["--epochs", "1"]));
-    let run = run.to_str().unwrap();
-    let stderr = clean_error(&digits(&["train", "--resume", run, "--lr", "0.5"]));
+    s.train(&run).args(["--epochs", "1"]).succeeds();
+    let stderr = Digits::resume(&run).args(["--lr", "0.5"]).fails();
     assert!(
         stderr.contains("`optimizer.lr` is 0.1 in the run but 0.5 now"),
         "{stderr}"
     );
-    let stderr = clean_error(&digits(&["train", "--resume", run, "--batch-size", "20"]));
+    let stderr = Digits::resume(&run).args(["--batch-size", "20"]).fails();
     assert!(
         stderr.contains("`training.batch_size` is 10 in the run but 20 now"),
         "{stderr}"
     );
-    let stderr = clean_error(&digits(&[
-        "train",
-        "--resume",
-        run,
-        "--config",
-        "configs/nielsen.toml",
-    ]));
+    let stderr = Digits::resume(&run).config("configs/nielsen.toml").fails();
     assert!(
         stderr.contains("`data.validation_size` is 100 in the run but 10000 now"),
         "{stderr}"
     );
-    let stderr = clean_error(&digits(&["train", "--resume", run, "--out", "elsewhere"]));
+    let stderr = Digits::resume(&run).out("elsewhere").fails();
     assert!(
         stderr.contains("--out cannot be combined with --resume"),
         "{stderr}"
     );
-    let stderr = clean_error(&digits(&["train", "--resume", "/no/such/run"]));
+    let stderr = Digits::resume("/no/such/run").fails();
     assert!(
         stderr.contains("/no/such/run is not a run folder"),
         "{stderr}"
@@ -297,11 +267,10 @@ fn resume_refuses_changes_to_the_mathematics() {
 }
 
 /// The newest `keep_last` checkpoints stay, with the best by validation accuracy.
-#[test]
 fn old_checkpoints_are_pruned_but_the_best_is_kept() {
     let s = Synthetic::new();
     let run = s.run("run");
-    succeed(&s.train(&run, &[]));
+    s.train(&run).succeeds();
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let best = csv
         .lines()
@@ -328,21 +297,19 @@ fn old_checkpoints_are_pruned_but_the_best_is_kept() {
 
 /// `eval` reports the accuracy the run measured, per class and as a confusion matrix, for a run
 /// and for one of its checkpoints.
-#[test]
 fn eval_reports_the_runs_accuracy() {
     let s = Synthetic::new();
     let run = s.run("run");
-    succeed(&s.train(&run, &["--epochs", "3"]));
+    s.train(&run).args(["--epochs", "3"]).succeeds();
     let last = test_accuracies(&run)[2];
     for path in [run.clone(), run.join("checkpoints/epoch-0003")] {
-        let output = digits(&["eval", path.to_str().unwrap()]);
-        let stdout = succeeded(&output);
+        let stdout = Digits::new("eval").arg(&path).succeeds();
         let expected = format!("Test accuracy: {} / 200", (last * 200.0).round());
         assert!(stdout.contains(&expected), "{stdout}");
         assert!(stdout.contains("Per class:"), "{stdout}");
         assert!(stdout.contains("Confusion matrix"), "{stdout}");
     }
-    let stderr = clean_error(&digits(&["eval", s.data.to_str().unwrap()]));
+    let stderr = Digits::new("eval").arg(&s.data).fails();
     assert!(
         stderr.contains("neither a run folder nor a checkpoint"),
         "{stderr}"
@@ -351,18 +318,16 @@ fn eval_reports_the_runs_accuracy() {
 
 /// The safetensors export, read by the `safetensors` crate, holds the model's tensors under the
 /// documented names, shapes and values.
-#[test]
 fn export_reads_back_with_an_independent_reader() {
     let s = Synthetic::new();
     let run = s.run("run");
-    succeed(&s.train(&run, &["--epochs", "2"]));
+    s.train(&run).args(["--epochs", "2"]).succeeds();
     let file = s.run("model.safetensors");
-    succeed(&[
-        "export",
-        run.to_str().unwrap(),
-        "--output",
-        file.to_str().unwrap(),
-    ]);
+    Digits::new("export")
+        .arg(&run)
+        .arg("--output")
+        .arg(&file)
+        .succeeds();
 
     let bytes = std::fs::read(&file).unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -399,34 +364,31 @@ fn export_reads_back_with_an_independent_reader() {
 
 /// A second process refuses a run folder in use, even with --force; the lock of a killed run
 /// is not stale.
-#[test]
 fn a_run_in_use_is_refused_until_its_process_ends() {
     let s = Synthetic::new();
     let run = s.run("busy");
-    let mut child = spawn(&s.train(&run, &[]), 300);
+    let mut child = spawn(s.train(&run), 300);
     wait_for("epoch 1", || run.join("checkpoints/epoch-0001").is_dir());
-    let run_str = run.to_str().unwrap();
-    let stderr = clean_error(&digits(&["train", "--resume", run_str]));
+    let stderr = Digits::resume(&run).fails();
     assert!(
         stderr.contains("is in use by another digits process"),
         "{stderr}"
     );
     assert!(stderr.contains(&format!("pid {}", child.id())), "{stderr}");
-    let stderr = clean_error(&digits(&s.train(&run, &["--force"])));
+    let stderr = s.train(&run).arg("--force").fails();
     assert!(stderr.contains("is in use"), "{stderr}");
     assert!(!s.run("busy.previous-1").exists());
 
     child.kill().unwrap();
     child.wait().unwrap();
-    succeed(&["train", "--resume", run_str]);
+    Digits::resume(&run).succeeds();
 }
 
 /// SIGTERM, as a job scheduler sends it, stops like Ctrl-C.
-#[test]
 fn sigterm_keeps_the_last_checkpoint_too() {
     let s = Synthetic::new();
     let run = s.run("terminated");
-    let child = spawn(&s.train(&run, &[]), 100);
+    let child = spawn(s.train(&run), 100);
     wait_for("epoch 2", || run.join("checkpoints/epoch-0002").is_dir());
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -437,19 +399,18 @@ fn sigterm_keeps_the_last_checkpoint_too() {
     assert_eq!(output.status.code(), Some(130));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("train --resume"), "{stderr}");
-    succeed(&["train", "--resume", run.to_str().unwrap()]);
+    Digits::resume(&run).succeeds();
 }
 
 /// A full disk (here a file-size limit, `ulimit -f`, with SIGXFSZ ignored so that writes fail
 /// with EFBIG as on a full disk) stops the run with an error, and the last checkpoint stays
 /// loadable: the run resumes from it and ends as an uninterrupted one.
-#[test]
 fn a_full_disk_is_an_error_and_the_last_checkpoint_survives() {
     let s = Synthetic::new();
     let whole = s.run("whole");
-    succeed(&s.train(&whole, &["--epochs", "3"]));
+    s.train(&whole).args(["--epochs", "3"]).succeeds();
     let run = s.run("full");
-    succeed(&s.train(&run, &["--epochs", "1"]));
+    s.train(&run).args(["--epochs", "1"]).succeeds();
 
     let limited = format!(
         "trap '' XFSZ; ulimit -f 40; exec {} train --resume {} --epochs 3",
@@ -464,7 +425,7 @@ fn a_full_disk_is_an_error_and_the_last_checkpoint_survives() {
     assert!(stderr.contains("File too large"), "{stderr}");
     assert!(Checkpoint::open(&run.join("checkpoints/epoch-0001")).is_ok());
 
-    succeed(&["train", "--resume", run.to_str().unwrap(), "--epochs", "3"]);
+    Digits::resume(&run).args(["--epochs", "3"]).succeeds();
     assert!(
         outcome(&whole) == outcome(&run),
         "the run differs after the full disk"
@@ -473,18 +434,16 @@ fn a_full_disk_is_an_error_and_the_last_checkpoint_survives() {
 
 /// A write that fails in the middle of a checkpoint (here: its folder's name is taken by a
 /// file) is an error naming it, and the previous checkpoint stays loadable.
-#[test]
 fn a_failed_checkpoint_write_keeps_the_previous_one() {
     let s = Synthetic::new();
     let whole = s.run("whole");
-    succeed(&s.train(&whole, &["--epochs", "3"]));
+    s.train(&whole).args(["--epochs", "3"]).succeeds();
     let run = s.run("blocked");
-    succeed(&s.train(&run, &["--epochs", "1"]));
+    s.train(&run).args(["--epochs", "1"]).succeeds();
 
     let blocker = run.join("checkpoints/epoch-0002");
     std::fs::write(&blocker, "in the way").unwrap();
-    let run_str = run.to_str().unwrap();
-    let stderr = clean_error(&digits(&["train", "--resume", run_str, "--epochs", "3"]));
+    let stderr = Digits::resume(&run).args(["--epochs", "3"]).fails();
     assert!(stderr.contains("cannot write checkpoint"), "{stderr}");
     assert!(stderr.contains("epoch-0002"), "{stderr}");
     assert_eq!(
@@ -495,7 +454,7 @@ fn a_failed_checkpoint_write_keeps_the_previous_one() {
     assert!(Checkpoint::open(&run.join("checkpoints/epoch-0001")).is_ok());
 
     std::fs::remove_file(&blocker).unwrap();
-    succeed(&["train", "--resume", run_str, "--epochs", "3"]);
+    Digits::resume(&run).args(["--epochs", "3"]).succeeds();
     assert!(
         outcome(&whole) == outcome(&run),
         "the run differs after the failed write"

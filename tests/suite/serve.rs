@@ -11,6 +11,16 @@ use crate::common::*;
 use image::{DynamicImage, GrayImage, imageops};
 use serde_json::Value;
 
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(the_api_reads_digits_as_predict_does, MNIST),
+        test!(bad_requests_get_a_4xx_and_the_server_keeps_answering, MNIST),
+        test!(sixty_four_clients_at_once_see_no_failures, MNIST),
+        test!(without_mnist_random_digits_are_off_and_the_rest_works),
+        test!(serve_refuses_to_start_with_a_clear_error),
+    ]
+}
+
 /// A `digits serve` on a free port of 127.0.0.1, killed if still running when dropped.
 pub struct Server {
     child: Child,
@@ -20,16 +30,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `digits serve` with each model and `extra` flags, and waits until it listens.
-    pub fn start(models: &[&Path], extra: &[&str]) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_digits"));
-        command.args(["serve", "--addr", "127.0.0.1:0"]);
+    /// Starts `digits serve` with each model (and its test digits from `data_dir`), and waits
+    /// until it listens.
+    pub fn start(models: &[&Path], data_dir: Option<&Path>) -> Server {
+        let mut serve = Digits::new("serve").args(["--addr", "127.0.0.1:0"]);
         for model in models {
-            command.arg("--model").arg(model);
+            serve = serve.model(model);
         }
-        let mut child = command
-            .args(extra)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+        if let Some(dir) = data_dir {
+            serve = serve.data_dir(dir);
+        }
+        let mut child = serve
+            .command()
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -138,9 +150,10 @@ fn drawn_test_digits(mnist: &Path, n: usize) -> Vec<(u8, Vec<u8>)> {
 
 /// The digits `digits predict` reads in `files`, in order.
 fn predict_cli(model: &Path, files: &[PathBuf]) -> Vec<usize> {
-    let mut args = vec!["predict", "--model", model.to_str().unwrap()];
-    args.extend(files.iter().map(|f| f.to_str().unwrap()));
-    succeeded(&digits(&args))
+    Digits::new("predict")
+        .model(model)
+        .args(files)
+        .succeeds()
         .lines()
         .map(|line| {
             let after = line.rsplit_once(".png: ").expect("path: digit").1;
@@ -159,19 +172,14 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Two models (and one given twice), read through every route. Each answer agrees with
 /// `digits predict` on the same PNG, and its `input` is exactly the library's preparation.
-#[test]
 fn the_api_reads_digits_as_predict_does() {
-    let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let two_layer = trained_two_layer_net(&mnist, tmp.path());
-    let nielsen = trained_nielsen(&mnist, tmp.path());
-    let server = Server::start(
-        &[&two_layer, &nielsen, &two_layer],
-        &["--data-dir", mnist.to_str().unwrap()],
-    );
+    let two_layer = trained_two_layer_net(tmp.path());
+    let nielsen = trained_nielsen(tmp.path());
+    let server = Server::start(&[&two_layer, &nielsen, &two_layer], Some(mnist()));
     let url = server.url.clone();
 
-    let digits_ = drawn_test_digits(&mnist, 20);
+    let digits_ = drawn_test_digits(mnist(), 20);
     let files: Vec<PathBuf> = digits_
         .iter()
         .enumerate()
@@ -250,7 +258,7 @@ fn the_api_reads_digits_as_predict_does() {
         assert_eq!(other["hidden"][0].as_array().unwrap().len(), 30);
 
         // A random test digit is the test set's image at its index.
-        let all = test_digits(&mnist, 10_000);
+        let all = test_digits(mnist(), 10_000);
         for _ in 0..3 {
             let (status, digit) = request(client.get(format!("{url}api/test-digit"))).await;
             assert_eq!(status, 200, "{digit}");
@@ -407,13 +415,11 @@ fn bad_requests(good_png: &[u8]) -> Vec<Bad> {
 /// Each bad input of the issue gets its 4xx and a JSON error, and the server answers the good
 /// request after it. Then four rounds of 1,000 requests, four bad to one good, from 8 clients:
 /// every good one is read right, and the server's memory levels off.
-#[test]
 fn bad_requests_get_a_4xx_and_the_server_keeps_answering() {
-    let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let model = trained_two_layer_net(&mnist, tmp.path());
-    let server = Server::start(&[&model], &[]);
-    let pngs = drawn_test_digits(&mnist, 10)
+    let model = trained_two_layer_net(tmp.path());
+    let server = Server::start(&[&model], None);
+    let pngs = drawn_test_digits(mnist(), 10)
         .into_iter()
         .map(|(_, png)| png)
         .collect();
@@ -490,7 +496,7 @@ fn bad_requests_get_a_4xx_and_the_server_keeps_answering() {
         assert!(wrong.is_empty(), "{wrong:?}");
         rss.push(server.rss_kib());
     }
-    eprintln!("serve RSS (KiB): {rss:?}, before and after each round of 1,000 mixed requests");
+    note!("serve RSS (KiB): {rss:?}, before and after each round of 1,000 mixed requests");
     let most = |rounds: &[u64]| *rounds.iter().max().unwrap();
     assert!(
         most(&rss) < rss[0] + 64 * 1024,
@@ -555,13 +561,11 @@ where
 }
 
 /// 64 clients at once, 200 requests each, on 127.0.0.1: no failures, every digit right.
-#[test]
 fn sixty_four_clients_at_once_see_no_failures() {
-    let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let model = trained_nielsen(&mnist, tmp.path());
-    let server = Server::start(&[&model], &[]);
-    let pngs = drawn_test_digits(&mnist, 8)
+    let model = trained_nielsen(tmp.path());
+    let server = Server::start(&[&model], None);
+    let pngs = drawn_test_digits(mnist(), 8)
         .into_iter()
         .map(|(_, png)| png)
         .collect();
@@ -589,12 +593,11 @@ fn sixty_four_clients_at_once_see_no_failures() {
 /// Where the run's MNIST folder has gone, the server starts, says why random digits are off,
 /// answers `/api/test-digit` with 503 and reads drawings all the same. A `--data-dir` given
 /// and wrong is an error.
-#[test]
 fn without_mnist_random_digits_are_off_and_the_rest_works() {
     let tmp = tempfile::tempdir().unwrap();
     let (run, _) = train_synthetic(tmp.path(), "run", &["--epochs", "1"]);
     std::fs::remove_dir_all(tmp.path().join("data")).unwrap();
-    let server = Server::start(&[&run], &[]);
+    let server = Server::start(&[&run], None);
     let url = server.url.clone();
     runtime().block_on(async {
         let client = reqwest::Client::new();
@@ -623,44 +626,31 @@ fn without_mnist_random_digits_are_off_and_the_rest_works() {
     });
     drop(server);
 
-    let missing = tmp.path().join("data");
-    let error = clean_error(&digits(&[
-        "serve",
-        "--model",
-        run.to_str().unwrap(),
-        "--addr",
-        "127.0.0.1:0",
-        "--data-dir",
-        missing.to_str().unwrap(),
-    ]));
+    let error = Digits::new("serve")
+        .model(&run)
+        .args(["--addr", "127.0.0.1:0"])
+        .data_dir(tmp.path().join("data"))
+        .fails();
     assert!(error.starts_with("error: data folder "), "{error}");
 }
 
 /// A model that is not there, and an address in use: one-line errors, before listening.
-#[test]
 fn serve_refuses_to_start_with_a_clear_error() {
-    let missing = clean_error(&digits(&[
-        "serve",
-        "--model",
-        "no/such/run",
-        "--addr",
-        "127.0.0.1:0",
-    ]));
+    let missing = Digits::new("serve")
+        .model("no/such/run")
+        .args(["--addr", "127.0.0.1:0"])
+        .fails();
     assert_eq!(missing.trim_end(), "error: no/such/run does not exist");
 
     let tmp = tempfile::tempdir().unwrap();
     let (run, _) = train_synthetic(tmp.path(), "run", &["--epochs", "1"]);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
-    let busy = clean_error(&digits(&[
-        "serve",
-        "--model",
-        run.to_str().unwrap(),
-        "--addr",
-        &address,
-        "--data-dir",
-        tmp.path().join("data").to_str().unwrap(),
-    ]));
+    let busy = Digits::new("serve")
+        .model(&run)
+        .args(["--addr", &address])
+        .data_dir(tmp.path().join("data"))
+        .fails();
     assert!(
         busy.starts_with(&format!("error: cannot listen on {address}: ")),
         "{busy}"

@@ -1,32 +1,26 @@
-//! End-to-end training through the real binary: on real MNIST when `DIGITS_MNIST_DIR` names it,
-//! and on small synthetic IDX folders always.
+//! End-to-end training through the real binary: on real MNIST, and on small synthetic IDX
+//! folders.
 
 use crate::common::*;
 use std::path::Path;
 
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(smoke_config_learns_real_mnist_and_repeats_exactly, MNIST),
+        test!(a_run_that_does_not_learn_says_so, MNIST),
+        test!(cross_entropy_config_learns_real_mnist, MNIST),
+        test!(any_idx_folder_trains_gzipped_or_not),
+        test!(burn_dataset_cache_is_used_when_seeded),
+    ]
+}
+
 /// Two epochs of network.py's network (batch 10) on real MNIST clear 90% on the test set.
 /// (Measured: 92.37% after the second epoch.)
-#[test]
 fn smoke_config_learns_real_mnist_and_repeats_exactly() {
-    let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let runs = [tmp.path().join("first"), tmp.path().join("second")];
     for run in &runs {
-        let output = digits(&[
-            "train",
-            "--config",
-            "configs/smoke.toml",
-            "--data-dir",
-            mnist.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-        ]);
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let stdout = Digits::train("configs/smoke.toml", mnist(), run).succeeds();
         assert!(stdout.contains("Epoch 2: test "), "{stdout}");
         assert!(!stdout.contains("Warning"), "{stdout}");
         assert!(
@@ -62,14 +56,12 @@ fn smoke_config_learns_real_mnist_and_repeats_exactly() {
 /// TwoLayerNet at learning rate 1000: the loss explodes to about 5·10⁸ in the first epoch and the
 /// accuracy sits at chance. The run ends without an error, but says both, once each, naming the
 /// epoch and the learning rate, and keeps the lines in warnings.log.
-#[test]
 fn a_run_that_does_not_learn_says_so() {
-    let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let config = Path::new("configs/two-layer-net.toml");
-    let flags = ["--lr", "1000", "--epochs", "3"];
-    let stdout = succeeded(&train_run(config, &mnist, &run, &flags));
+    let stdout = Digits::train("configs/two-layer-net.toml", mnist(), &run)
+        .args(["--lr", "1000", "--epochs", "3"])
+        .succeeds();
     let warnings: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("Warning: "))
@@ -94,23 +86,12 @@ fn a_run_that_does_not_learn_says_so() {
 
 /// One epoch of TwoLayerNet (ReLU, cross-entropy, batch 100) on real MNIST clears 90%.
 /// (Measured: about 92%.)
-#[test]
 fn cross_entropy_config_learns_real_mnist() {
-    let Some(mnist) = real_mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let output = digits(&[
-        "train",
-        "--config",
-        "configs/two-layer-net.toml",
-        "--epochs",
-        "1",
-        "--data-dir",
-        mnist.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    succeeded(&output);
+    Digits::train("configs/two-layer-net.toml", mnist(), &run)
+        .args(["--epochs", "1"])
+        .succeeds();
     let accuracies = test_accuracies(&run);
     assert!(
         accuracies[0] >= 0.90,
@@ -118,31 +99,21 @@ fn cross_entropy_config_learns_real_mnist() {
     );
 }
 
-fn train_synthetic(data: &Path, run: &Path, env: &[(&str, &Path)]) -> std::process::Output {
-    let config = synthetic_config(run.parent().unwrap());
-    let mut args = vec![
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ];
-    if !data.as_os_str().is_empty() {
-        args.extend(["--data-dir", data.to_str().unwrap()]);
-    }
-    digits_with_env(&args, env)
+/// `digits train` of the synthetic config into `run`, beside which the config is written.
+fn train_synthetic_config(run: &Path) -> Digits {
+    Digits::new("train")
+        .config(synthetic_config(run.parent().unwrap()))
+        .out(run)
 }
 
 /// Any folder of 28×28 IDX files with 10 classes trains, gzipped or not.
-#[test]
 fn any_idx_folder_trains_gzipped_or_not() {
     for gzip in [false, true] {
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
         synthetic_mnist(&data, 600, 200, gzip);
         let run = tmp.path().join("run");
-        let output = train_synthetic(&data, &run, &[]);
-        succeeded(&output);
+        train_synthetic_config(&run).data_dir(&data).succeeds();
         let accuracies = test_accuracies(&run);
         assert_eq!(accuracies.len(), 10);
         // One bright bar per class: easy, but only if training works.
@@ -151,7 +122,6 @@ fn any_idx_folder_trains_gzipped_or_not() {
 }
 
 /// Without --data-dir, a complete burn-dataset cache is read through `MnistDataset`.
-#[test]
 fn burn_dataset_cache_is_used_when_seeded() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
@@ -171,8 +141,9 @@ fn burn_dataset_cache_is_used_when_seeded() {
         }
     }
     let run = tmp.path().join("run");
-    let output = train_synthetic(Path::new(""), &run, &[("XDG_CACHE_HOME", &cache)]);
-    let stdout = succeeded(&output);
+    let stdout = train_synthetic_config(&run)
+        .env("XDG_CACHE_HOME", &cache)
+        .succeeds();
     assert!(stdout.contains("Data: burn-dataset cache"), "{stdout}");
     assert!(test_accuracies(&run)[9] >= 0.9);
 }
