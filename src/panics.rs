@@ -10,9 +10,8 @@ pub(crate) fn quietly<T>(f: impl FnOnce() -> T + panic::UnwindSafe) -> Result<T,
     silenced(|| caught(f))
 }
 
-/// Runs `f` with panics printing nothing, in any thread: for work that catches its own (see
-/// [`caught`]).
-pub(crate) fn silenced<T>(f: impl FnOnce() -> T) -> T {
+/// Runs `f` with panics printing nothing, in any thread.
+fn silenced<T>(f: impl FnOnce() -> T) -> T {
     let previous = panic::take_hook();
     panic::set_hook(Box::new(|_| {}));
     let result = panic::catch_unwind(panic::AssertUnwindSafe(f));
@@ -20,9 +19,8 @@ pub(crate) fn silenced<T>(f: impl FnOnce() -> T) -> T {
     result.unwrap_or_else(|payload| panic::resume_unwind(payload))
 }
 
-/// Runs `f`, turning a panic into its message (printed by the hook in place, unless
-/// [`silenced`]).
-pub(crate) fn caught<T>(f: impl FnOnce() -> T + panic::UnwindSafe) -> Result<T, String> {
+/// Runs `f`, turning a panic into its message.
+fn caught<T>(f: impl FnOnce() -> T + panic::UnwindSafe) -> Result<T, String> {
     panic::catch_unwind(f).map_err(|payload| message(payload.as_ref()))
 }
 

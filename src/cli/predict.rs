@@ -21,6 +21,10 @@ pub struct Args {
     /// Also print each 28×28 input as text: what the network saw.
     #[arg(long)]
     pub show: bool,
+    /// Save each image's preparation as pictures in DIR: grey, background removed, threshold,
+    /// crop, and the 28×28 input. For a photo that reads wrong.
+    #[arg(long, value_name = "DIR")]
+    pub explain: Option<PathBuf>,
     #[command(flatten)]
     pub compute: Compute,
 }
@@ -33,8 +37,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut read = Vec::new();
     for path in &args.images {
-        match digit_image::load(path) {
-            Ok(pixels) => read.push((path, pixels)),
+        match digit_image::load_explained(path) {
+            Ok(steps) => {
+                if let Some(dir) = &args.explain {
+                    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                    let saved = steps.save(dir, &stem)?;
+                    eprintln!(
+                        "{}: its preparation is in {} ... {}",
+                        path.display(),
+                        saved[0].display(),
+                        saved[saved.len() - 1].display()
+                    );
+                }
+                read.push((path, steps.pixels));
+            }
             Err(error) => {
                 eprintln!("error: {error}");
                 failed = true;

@@ -1,6 +1,6 @@
 //! Your own images as a run's data: a folder with one subfolder per class
-//! (`root/<class>/*.png`), read through burn-dataset's `ImageFolderDataset` and prepared as
-//! `predict` prepares an image ([`digit_image::prepare`]).
+//! (`root/<class>/*.png`), each image read and prepared as `predict` reads one
+//! ([`digit_image::load`]).
 //!
 //! **Splits.** A folder with `train/` and `test/` subfolders, each with one subfolder per class,
 //! is split as given, validation being drawn from `train/`. Any other folder is split by a
@@ -15,18 +15,14 @@
 use std::path::{Path, PathBuf};
 use std::time::{Instant, UNIX_EPOCH};
 
-use burn::data::dataset::Dataset;
-use burn_dataset::vision::{ImageDatasetItem, ImageFolderDataset, PixelData};
-use image::{DynamicImage, ImageBuffer};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::data::batch::Examples;
 use crate::data::config::DataConfig;
-use crate::data::digit_image::{self, MAX_SIDE};
+use crate::data::digit_image;
 use crate::data::prepared_cache::{Prepared, PreparedCache, Stamp};
-use crate::panics;
 
 /// The extensions read as images (any case).
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
@@ -243,7 +239,7 @@ impl ImageFolder {
             .map(|file| cache.get(&file.name, file.stamp))
             .collect();
         let missing: Vec<usize> = (0..listed.len()).filter(|&i| cached[i].is_none()).collect();
-        let fresh = prepare(&listed, &missing, &classes, progress);
+        let fresh = prepare(&listed, &missing, progress);
         let mut prepared = cached;
         for (i, result) in missing.iter().zip(fresh) {
             prepared[*i] = Some(result);
@@ -340,7 +336,7 @@ impl ImageFolder {
     }
 }
 
-/// The class folders of `dir`, sorted by name (as `ImageFolderDataset` numbers them). Image
+/// The class folders of `dir`, sorted by name (as torchvision's `ImageFolder` numbers them). Image
 /// files beside them are skipped; hidden entries are ignored.
 fn class_folders(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<Vec<String>, FolderError> {
     let mut classes = Vec::new();
@@ -473,27 +469,9 @@ fn is_image(path: &Path) -> bool {
             .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
 }
 
-/// Prepares the files `which` of `listed` on every core, through `ImageFolderDataset`.
-fn prepare(
-    listed: &[Listed],
-    which: &[usize],
-    classes: &[String],
-    progress: bool,
-) -> Vec<Prepared> {
-    if which.is_empty() {
-        return Vec::new();
-    }
-    let items = which
-        .iter()
-        .map(|&i| {
-            (
-                listed[i].path.clone(),
-                classes[usize::from(listed[i].class)].clone(),
-            )
-        })
-        .collect();
-    let dataset = ImageFolderDataset::new_classification_with_items(items, classes)
-        .expect("the files have image extensions");
+/// Prepares the files `which` of `listed` on every core, as `predict` prepares an image (EXIF
+/// orientation included).
+fn prepare(listed: &[Listed], which: &[usize], progress: bool) -> Vec<Prepared> {
     let bar = if progress {
         ProgressBar::new(which.len() as u64)
     } else {
@@ -503,78 +481,18 @@ fn prepare(
         ProgressStyle::with_template("Preparing images {bar:30} {pos}/{len} ({eta} left)")
             .expect("a valid template"),
     );
-    // ImageFolderDataset panics on a file it cannot decode: each panic is caught, and silenced
-    // meanwhile, to become that file's reason to be skipped.
-    let prepared = panics::silenced(|| {
-        which
-            .par_iter()
-            .enumerate()
-            .map(|(item, &i)| {
-                let result = prepare_one(&dataset, item, &listed[i].path);
-                bar.inc(1);
-                result
-            })
-            .collect()
-    });
+    let prepared = which
+        .par_iter()
+        .map(|&i| {
+            let result = digit_image::load(&listed[i].path)
+                .map(Box::new)
+                .map_err(|e| e.problem);
+            bar.inc(1);
+            result
+        })
+        .collect();
     bar.finish_and_clear();
     prepared
-}
-
-/// Item `item` of `dataset`, the file `path`, prepared as `predict` prepares an image.
-fn prepare_one(dataset: &ImageFolderDataset, item: usize, path: &Path) -> Prepared {
-    let unreadable = |e: &dyn std::fmt::Display| format!("not an image it can read: {e}");
-    // The header first: a file that claims a huge size is refused before it is decoded.
-    let (width, height) = image::image_dimensions(path).map_err(|e| unreadable(&e))?;
-    if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(format!(
-            "the image is {width}×{height}: larger than {MAX_SIDE}×{MAX_SIDE}, the most it reads"
-        ));
-    }
-    let item = panics::caught(|| dataset.get(item))
-        .map_err(|e| unreadable(&e))?
-        .map_err(|e| unreadable(&e))?;
-    let image = to_image(item).ok_or_else(|| "an unsupported pixel format".to_string())?;
-    digit_image::prepare(&image).map(Box::new)
-}
-
-/// The `image` crate's picture of a burn-dataset item: its pixels in their own depth and
-/// channels, as decoded.
-fn to_image(item: ImageDatasetItem) -> Option<DynamicImage> {
-    let (width, height) = (item.image_width as u32, item.image_height as u32);
-    let channels = item.image.len() / (item.image_width * item.image_height).max(1);
-    match (item.image, channels) {
-        (PixelData::U8(v), 1) => {
-            ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageLuma8)
-        }
-        (PixelData::U8(v), 2) => {
-            ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageLumaA8)
-        }
-        (PixelData::U8(v), 3) => {
-            ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageRgb8)
-        }
-        (PixelData::U8(v), 4) => {
-            ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageRgba8)
-        }
-        (PixelData::U16(v), 1) => {
-            ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageLuma16)
-        }
-        (PixelData::U16(v), 2) => {
-            ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageLumaA16)
-        }
-        (PixelData::U16(v), 3) => {
-            ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageRgb16)
-        }
-        (PixelData::U16(v), 4) => {
-            ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageRgba16)
-        }
-        (PixelData::F32(v), 3) => {
-            ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageRgb32F)
-        }
-        (PixelData::F32(v), 4) => {
-            ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageRgba32F)
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The data: where examples come from and how they reach the network. MNIST's IDX files
 //! ([`mnist`], read by [`idx`]) or a folder of images ([`image_folder`], each image prepared by
-//! [`digit_image`] and kept in [`prepared_cache`]), gathered as a run's splits ([`run_data`]) and
-//! turned into tensors ([`batch`]). `[data]` is [`config`].
+//! [`digit_image`], its ink found by [`ink`], and kept in [`prepared_cache`]), gathered as a
+//! run's splits ([`run_data`]) and turned into tensors ([`batch`]). `[data]` is [`config`].
 
 pub mod batch;
 pub mod config;
@@ -10,6 +10,7 @@ pub mod export_images;
 pub mod idx;
 pub mod image_folder;
 pub mod info;
+pub mod ink;
 pub mod mnist;
 pub mod prepared_cache;
 pub mod run_data;

@@ -22,7 +22,7 @@ use crate::files::write_atomically;
 pub const CACHE_ENV: &str = "DIGITS_CACHE_DIR";
 
 /// Changes whenever the preparation of an image changes, so that no older result is reused.
-const PREPARATION: &str = "digit_image 1";
+const PREPARATION: &str = "digit_image 2";
 
 /// A file, as far as the cache can tell it apart from its later versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

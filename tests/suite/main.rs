@@ -20,6 +20,7 @@ mod images;
 mod interop;
 mod needs;
 mod output;
+mod photos;
 mod predict;
 mod resume;
 mod serve;
@@ -39,6 +40,7 @@ fn main() -> std::process::ExitCode {
             images::tests(),
             interop::tests(),
             output::tests(),
+            photos::tests(),
             predict::tests(),
             resume::tests(),
             serve::tests(),
