@@ -19,7 +19,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use anyhow::Context;
 use axum::Json;
@@ -44,19 +44,23 @@ use crate::model::{Activation, Cost, Output};
 use crate::train::run::run_name;
 use crate::train::trained::Trained;
 
-/// The largest request body `POST /api/predict` reads: 4 MiB, room for a phone photo.
-pub const MAX_BODY: usize = 4 << 20;
+/// The largest request body `POST /api/predict` reads: 16 MiB. A phone's photo (3 to 6 MB of
+/// JPEG at 12 megapixels) is sent as the file itself, so that it reads exactly as `predict`
+/// reads the file; the page redraws anything larger, or in another format, as a JPEG.
+pub const MAX_BODY: usize = 16 << 20;
 
 /// The most pixels per side of an image `POST /api/predict` reads: a 12-megapixel phone photo
-/// (4032 × 3024) fits. Half `predict`'s limit, since a few KiB of PNG can claim this size and
-/// preparing it takes about 250 MB for as long as the request lasts.
+/// (4032 × 3024) fits. Half `predict`'s limit, since a few KiB of PNG can claim this size:
+/// decoding it holds up to 64 MB (RGBA) for as long as the request lasts, and preparing it
+/// works on a copy of at most 1024 pixels a side.
 pub const MAX_SIDE: u32 = 4096;
 
 /// How much of a body over [`MAX_BODY`] is read and dropped before the connection is closed.
 const MAX_DRAINED: usize = 64 << 20;
 
-/// The page: HTML, CSS and JavaScript in one file, compiled in.
-const PAGE: &str = include_str!("page.html");
+/// The page: HTML, CSS and JavaScript in one file, compiled in, with the body limit filled in.
+static PAGE: LazyLock<String> =
+    LazyLock::new(|| include_str!("page.html").replace("MAX_BODY_BYTES", &MAX_BODY.to_string()));
 
 /// A trained model as the server holds it.
 struct Served {
@@ -356,7 +360,7 @@ struct ModelQuery {
 /// The page and the API over `app`.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/", get(|| async { Html(PAGE) }))
+        .route("/", get(|| async { Html(PAGE.as_str()) }))
         .route("/api/models", get(models))
         .route("/api/predict", post(predict))
         .route("/api/test-digit", get(test_digit))
@@ -501,6 +505,7 @@ mod tests {
     fn the_page_is_whole_and_needs_nothing_from_the_network() {
         assert!(PAGE.starts_with("<!doctype html>"));
         assert!(PAGE.trim_end().ends_with("</html>"));
+        assert!(PAGE.contains(&format!("const MAX_BODY = {MAX_BODY};")));
         for external in ["http://", "https://", "//cdn", "@import"] {
             assert!(!PAGE.contains(external), "the page names {external}");
         }

@@ -9,7 +9,8 @@
 //! Where Chromium or its driver is not on PATH, the test is ignored, saying so; under CI, which
 //! installs them, that is a failure, and so is, everywhere, a Chromium that is there but cannot
 //! start. `DIGITS_SCREENSHOT=FILE` saves a screenshot of the page after it has read a drawn
-//! digit, and one at phone width beside it (`serve-phone.png`).
+//! digit, one after it has read a photo (`serve-photo.png`) and one at phone width beside it
+//! (`serve-phone.png`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,6 +20,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::common::*;
+use crate::photos;
 use crate::serve::Server;
 
 pub fn tests() -> Vec<Test> {
@@ -193,6 +195,16 @@ impl Browser {
         .await;
     }
 
+    /// Chooses `file` in the file input `css`, as a person does in the file chooser.
+    async fn choose_file(&self, css: &str, file: &Path) {
+        let element = self.find(css).await;
+        self.post(
+            &format!("element/{element}/value"),
+            json!({ "text": file.to_str().unwrap() }),
+        )
+        .await;
+    }
+
     /// Presses and releases a key (a WebDriver key code).
     async fn press(&self, key: &str) {
         self.post(
@@ -277,7 +289,9 @@ fn predict_png(model: &Path, png: &[u8], dir: &Path, name: &str) -> String {
 
 /// Draws a "1" and a "0" with the mouse; each reading matches `digits predict` on the canvas's
 /// PNG, with either model of the menu. Clicks a hidden unit and sees its weights; loads a random
-/// test digit with its label; Escape clears; at phone width nothing overflows sideways.
+/// test digit with its label; takes a photo (a generated phone photo, turned by its EXIF tag)
+/// and reads it as `digits predict` reads the file; Escape clears; at phone width nothing
+/// overflows sideways.
 fn the_page_reads_a_digit_drawn_in_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     let model = trained_two_layer_net(tmp.path());
@@ -346,6 +360,46 @@ fn the_page_reads_a_digit_drawn_in_chromium() {
         browser.wait_for("document.getElementById('truth').textContent.startsWith('true label: ')").await;
         let read = browser.settled_digit().await;
         assert!(read.len() == 1 && read.chars().all(|c| c.is_ascii_digit()), "{read}");
+
+        // A photo through the Photo button's file input: a generated phone photo of a test
+        // digit, stored turned with an EXIF tag, on shaded paper with a ruled line.
+        let (label, digit) = &test_digits(mnist(), 8)[7];
+        let photo = tmp.path().join("photo.jpg");
+        std::fs::write(&photo, photos::photo(digit, photos::Hardness::moderate(), 6)).unwrap();
+        browser.choose_file("#photo", &photo).await;
+        browser.wait_for("document.getElementById('truth').textContent === 'photo: photo.jpg'").await;
+        let read = browser.settled_digit().await;
+        let from_cli = Digits::new("predict").model(&model).arg(&photo).succeeds();
+        let from_cli = from_cli.split(": ").nth(1).unwrap()[..1].to_string();
+        assert_eq!(read, from_cli, "the page and predict disagree on the photo");
+        assert_eq!(read, label.to_string(), "the photo of a {label} is read as {read}");
+        let seen = browser.script("return document.getElementById('input').getContext('2d').getImageData(0, 0, 28, 28).data.some(v => v > 0 && v < 255);").await;
+        assert_eq!(seen, json!(true), "the 28×28 input of the photo is drawn");
+        let cells = browser.script("return [...document.querySelectorAll('#layers .unit')].some(c => c.style.background !== 'rgb(255, 255, 255)');").await;
+        assert_eq!(cells, json!(true), "the hidden units show the photo's activations");
+
+        // An image dropped on the pad: a test digit as a PNG, read as predict reads the file.
+        let (_, digit) = &test_digits(mnist(), 3)[2];
+        let mut png = Vec::new();
+        digit.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let dropped = tmp.path().join("dropped.png");
+        std::fs::write(&dropped, &png).unwrap();
+        let data = base64::engine::general_purpose::STANDARD.encode(&png);
+        browser.script(&format!("const bytes = Uint8Array.from(atob('{data}'), (c) => c.charCodeAt(0)); const files = new DataTransfer(); files.items.add(new File([bytes], 'dropped.png', {{ type: 'image/png' }})); document.getElementById('pad').dispatchEvent(new DragEvent('drop', {{ dataTransfer: files, bubbles: true, cancelable: true }}));")).await;
+        browser.wait_for("document.getElementById('truth').textContent === 'photo: dropped.png'").await;
+        let read_dropped = browser.settled_digit().await;
+        let from_cli = Digits::new("predict").model(&model).arg(&dropped).succeeds();
+        assert_eq!(read_dropped, from_cli.split(": ").nth(1).unwrap()[..1], "the page and predict disagree on a dropped image");
+
+        // The photo again, for the screenshot.
+        browser.choose_file("#photo", &photo).await;
+        browser.wait_for("document.getElementById('truth').textContent === 'photo: photo.jpg'").await;
+        browser.settled_digit().await;
+        if let Some(path) = &screenshot {
+            let shot = path.with_file_name("serve-photo.png");
+            std::fs::write(&shot, browser.screenshot().await).unwrap();
+            note!("screenshot after a photo: {}", shot.display());
+        }
 
         // Phone width: everything wraps, nothing scrolls sideways.
         browser.post("window/rect", json!({"width": 390, "height": 844})).await;
