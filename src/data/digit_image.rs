@@ -51,13 +51,13 @@ pub const MAX_SIDE: u32 = 8192;
 /// Every step of the preparation of one image, as pictures: what `predict --explain` saves.
 pub struct Steps {
     /// The image upright, in grey, at the size it is worked on.
-    pub grey: GrayImage,
+    pub grey: Levels,
     /// The ink with the background (paper and light) taken away, ink bright.
-    pub background_removed: GrayImage,
+    pub background_removed: Levels,
     /// The threshold: the digit's ink white, other ink (specks, ruled lines, far marks) grey.
     pub threshold: GrayImage,
     /// The digit cropped to its ink.
-    pub crop: GrayImage,
+    pub crop: Levels,
     /// What the network reads.
     pub pixels: Pixels,
 }
@@ -71,11 +71,14 @@ impl Steps {
         });
         let input = imageops::resize(&input, 224, 224, FilterType::Nearest);
         let steps = [
-            ("1-grey", &self.grey),
-            ("2-background-removed", &self.background_removed),
-            ("3-threshold", &self.threshold),
-            ("4-crop", &self.crop),
-            ("5-input", &input),
+            ("1-grey", ink::to_grey(&self.grey)),
+            (
+                "2-background-removed",
+                ink::to_grey(&self.background_removed),
+            ),
+            ("3-threshold", self.threshold.clone()),
+            ("4-crop", ink::to_grey(&self.crop)),
+            ("5-input", input),
         ];
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
@@ -219,10 +222,10 @@ pub fn explain(image: &DynamicImage) -> Result<Steps, String> {
         }
     }
     Ok(Steps {
-        grey: ink::to_grey(&grey),
-        background_removed: ink::to_grey(&found.levels),
+        grey,
+        background_removed: found.levels,
         threshold: found.threshold,
-        crop: ink::to_grey(&cropped),
+        crop: cropped,
         pixels,
     })
 }

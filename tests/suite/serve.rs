@@ -15,6 +15,10 @@ pub fn tests() -> Vec<Test> {
     vec![
         test!(the_api_reads_digits_as_predict_does, MNIST),
         test!(bad_requests_get_a_4xx_and_the_server_keeps_answering, MNIST),
+        test!(
+            a_12_megapixel_phone_photo_is_read_as_predict_reads_it,
+            MNIST
+        ),
         test!(sixty_four_clients_at_once_see_no_failures, MNIST),
         test!(without_mnist_random_digits_are_off_and_the_rest_works),
         test!(serve_refuses_to_start_with_a_clear_error),
@@ -160,6 +164,40 @@ fn predict_cli(model: &Path, files: &[PathBuf]) -> Vec<usize> {
             after[..1].parse().unwrap()
         })
         .collect()
+}
+
+/// A phone's 12-megapixel photo (4032×3024 JPEG, a generated photo of a test digit scaled up):
+/// the API reads it, and its reading is `predict`'s on the same file.
+fn a_12_megapixel_phone_photo_is_read_as_predict_reads_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = trained_two_layer_net(tmp.path());
+    let (_, digit) = &test_digits(mnist(), 1)[0];
+    let small = crate::photos::photo(
+        digit,
+        crate::photos::Hardness::only(crate::photos::Difficulty::Gradient),
+        12,
+    );
+    let small = image::load_from_memory(&small).unwrap();
+    let big = small.resize_exact(4032, 3024, imageops::Triangle).to_rgb8();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92)
+        .encode_image(&big)
+        .unwrap();
+    let file = tmp.path().join("phone.jpg");
+    std::fs::write(&file, &jpeg).unwrap();
+    let from_cli = Digits::new("predict").model(&model).arg(&file).succeeds();
+    let from_cli = from_cli.split(": ").nth(1).unwrap()[..1].to_string();
+
+    let server = Server::start(&[&model], None);
+    let (status, body) = runtime().block_on(post_image(
+        &reqwest::Client::new(),
+        &server.url,
+        "",
+        "image/jpeg",
+        jpeg,
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["class"].as_str().unwrap(), from_cli, "{body}");
 }
 
 fn runtime() -> tokio::runtime::Runtime {
