@@ -1,17 +1,18 @@
-//! `digits errors`: a grid of the test digits a run gets wrong.
+//! `digits errors`: a grid of the test digits a run (or several voting) gets wrong.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use digits::backend::{BackendName, Devices};
-use digits::train::Trained;
+use digits::train::Ensemble;
 use digits::train::charts;
 
 // The arguments of `digits errors`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A run folder (its newest epoch) or a checkpoint folder.
-    pub path: PathBuf,
+    /// A run folder (its newest epoch) or a checkpoint folder; several vote, as in `eval`.
+    #[arg(required = true, value_name = "RUN")]
+    pub paths: Vec<PathBuf>,
     /// The PNG to write.
     #[arg(long, value_name = "FILE", default_value = "errors.png")]
     pub output: PathBuf,
@@ -26,10 +27,10 @@ pub struct Args {
 
 /// Draws the grid of mistakes.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (path, output) = (&args.path, &args.output);
+    let output = &args.output;
     let device = Devices::select(BackendName::Auto, None)?.eval;
-    let trained = Trained::load(path, &device)?;
-    let mistakes = trained.mistakes(args.data_dir.as_deref(), &device, args.limit)?;
+    let ensemble = Ensemble::load(&args.paths, &device)?;
+    let mistakes = ensemble.mistakes(args.data_dir.as_deref(), &device, args.limit)?;
     charts::draw_mistakes(&mistakes, output)?;
     println!(
         "Wrote {} with {} misclassified test digits",

@@ -5,16 +5,17 @@ use std::process::ExitCode;
 
 use digits::data::digit_image;
 use digits::model::inference;
-use digits::train::Trained;
+use digits::train::Ensemble;
 
 use crate::cli::Compute;
 
 // The arguments of `digits predict`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A run folder (its newest epoch) or a checkpoint folder.
-    #[arg(long, value_name = "RUN")]
-    pub model: PathBuf,
+    /// A run folder (its newest epoch) or a checkpoint folder. Given more than once, the
+    /// models vote, as in `eval`.
+    #[arg(long = "model", value_name = "RUN", required = true)]
+    pub models: Vec<PathBuf>,
     /// The images.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -29,11 +30,13 @@ pub struct Args {
     pub compute: Compute,
 }
 
-/// A line for each image: the class, its probability and the two runners-up. An image that
-/// cannot be read gets a one-line error, the others are still read, and the exit code fails.
+/// A line for each image: the class, its probability and the two runners-up (with several
+/// models: the vote's class, its votes, and probabilities averaged over the models). An image
+/// that cannot be read gets a one-line error, the others are still read, and the exit code
+/// fails.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let device = args.compute.devices()?.eval;
-    let trained = Trained::load(&args.model, &device)?;
+    let ensemble = Ensemble::load(&args.models, &device)?;
     let mut failed = false;
     let mut read = Vec::new();
     for path in &args.images {
@@ -58,23 +61,41 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let pixels: Vec<_> = read.iter().map(|(_, p)| *p).collect();
-    let probabilities = if pixels.is_empty() {
-        Vec::new()
+    let (voted, members) = if pixels.is_empty() {
+        (Vec::new(), Vec::new())
     } else {
-        trained.probabilities(&pixels, &device)
+        ensemble.read(&pixels, &device)
     };
-    let classes = trained.classes();
-    for ((path, pixels), probabilities) in read.iter().zip(&probabilities) {
-        let ranked = inference::ranked(probabilities);
-        let runners_up: Vec<String> = ranked[1..ranked.len().min(3)]
-            .iter()
-            .map(|(class, p)| format!("{} ({:.1}%)", classes[*class], 100.0 * p))
+    let classes = ensemble.classes();
+    for (i, (path, pixels)) in read.iter().enumerate() {
+        // The probabilities averaged over the models (one model: its own).
+        let mut average = vec![0.0; classes.len()];
+        for member in &members {
+            for (sum, p) in average.iter_mut().zip(&member[i]) {
+                *sum += p / members.len() as f32;
+            }
+        }
+        let class = voted[i];
+        let runners_up: Vec<String> = inference::ranked(&average)
+            .into_iter()
+            .filter(|&(c, _)| c != class)
+            .take(2)
+            .map(|(c, p)| format!("{} ({:.1}%)", classes[c], 100.0 * p))
             .collect();
+        let votes = if members.len() > 1 {
+            let votes = members
+                .iter()
+                .filter(|m| inference::ranked(&m[i])[0].0 == class)
+                .count();
+            format!("{votes} of {} votes, ", members.len())
+        } else {
+            String::new()
+        };
         println!(
-            "{}: {} ({:.1}%)  then {}",
+            "{}: {} ({votes}{:.1}%)  then {}",
             path.display(),
-            classes[ranked[0].0],
-            100.0 * ranked[0].1,
+            classes[class],
+            100.0 * average[class],
             runners_up.join(", ")
         );
         if args.show {

@@ -93,18 +93,11 @@ pub struct ConfusionMatrix {
 }
 
 impl ConfusionMatrix {
-    /// Classifies `split` with `model` and tallies the results under the names `classes`.
-    pub fn of(model: &Mlp, split: &MnistBatch, classes: Vec<String>) -> Self {
-        let as_vec = |t: Tensor<1, Int>| {
-            t.into_data()
-                .try_to_vec_as::<i64>()
-                .expect("classes read back as integers")
-        };
-        let predicted = as_vec(predict(model, split.images.clone()));
-        let labels = as_vec(split.labels.clone());
+    /// Tallies `predicted` against the true `labels` under the names `classes`.
+    pub fn tally(labels: &[usize], predicted: &[usize], classes: Vec<String>) -> Self {
         let mut counts = vec![vec![0; classes.len()]; classes.len()];
-        for (truth, guess) in labels.iter().zip(&predicted) {
-            counts[*truth as usize][*guess as usize] += 1;
+        for (&truth, &guess) in labels.iter().zip(predicted) {
+            counts[truth][guess] += 1;
         }
         Self { counts, classes }
     }

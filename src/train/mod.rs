@@ -1,11 +1,13 @@
 //! Training a network: the run description ([`config`]), the learner's loop ([`learner`]) and its
 //! optimizer ([`optimizer`]), what each epoch measured ([`metrics`]) and how it is shown
 //! ([`progress`], [`health`], [`charts`]), the checkpoints ([`checkpoint`]), a run from start to
-//! end in its folder ([`run`]), and a trained model read back from one ([`trained`]).
+//! end in its folder ([`run`]), and a trained model read back from one ([`trained`]), alone or
+//! voting with others ([`ensemble`]).
 
 pub mod charts;
 pub mod checkpoint;
 pub mod config;
+pub mod ensemble;
 pub mod health;
 pub mod learner;
 pub mod metrics;
@@ -15,4 +17,5 @@ pub mod run;
 pub mod trained;
 
 pub use config::RunConfig;
+pub use ensemble::Ensemble;
 pub use trained::Trained;

@@ -3,13 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::data::digit_image::Pixels;
 use crate::data::{IMAGE_PIXELS, MnistBatch, RunData};
-use crate::model::inference::{self, ConfusionMatrix};
+use crate::model::inference;
 use crate::model::{Mlp, MlpConfig};
-use crate::train::charts::Mistake;
 use crate::train::checkpoint::{CONFIG_FILE, Checkpoint, MODEL_FILE};
 use crate::train::config::RunConfig;
 
@@ -88,49 +87,16 @@ impl Trained {
         Ok(data.test_split(device))
     }
 
-    /// Classifies the test split: accuracy, per-class accuracy and confusion matrix. The data
-    /// comes from `data_dir`, else from where the run found it.
-    pub fn evaluate(
-        &self,
-        data_dir: Option<&Path>,
-        device: &Device,
-    ) -> anyhow::Result<ConfusionMatrix> {
-        let test = self.test_split(data_dir, device)?;
-        Ok(ConfusionMatrix::of(&self.model, &test, self.classes()))
-    }
-
-    /// The test images the model gets wrong, at most `limit`, in test-split order.
-    pub fn mistakes(
-        &self,
-        data_dir: Option<&Path>,
-        device: &Device,
-        limit: usize,
-    ) -> anyhow::Result<Vec<Mistake>> {
-        let test = self.test_split(data_dir, device)?;
-        let classes = self.classes();
-        let as_ints = |t: Tensor<1, Int>| t.into_data().try_to_vec_as::<i64>().expect("digits");
-        let predicted = as_ints(inference::predict(&self.model, test.images.clone()));
-        let labels = as_ints(test.labels.clone());
-        let images = test
-            .images
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32 pixels");
-        Ok((0..labels.len())
-            .filter(|&i| predicted[i] != labels[i])
-            .take(limit)
-            .map(|i| Mistake {
-                pixels: images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS].to_vec(),
-                label: classes[labels[i] as usize].clone(),
-                predicted: classes[predicted[i] as usize].clone(),
-            })
-            .collect())
-    }
-
     /// Each image's probability of each class (see [`inference::probabilities`]).
     pub fn probabilities(&self, images: &[Pixels], device: &Device) -> Vec<Vec<f32>> {
         let flat: Vec<f32> = images.iter().flatten().copied().collect();
         let images = Tensor::from_data(TensorData::new(flat, [images.len(), IMAGE_PIXELS]), device);
+        self.probabilities_of(images)
+    }
+
+    /// [`probabilities`](Self::probabilities) of a batch of images already on the device
+    /// (`[n, 784]`).
+    pub fn probabilities_of(&self, images: Tensor<2>) -> Vec<Vec<f32>> {
         inference::probabilities(&self.model, self.config.output(), images)
     }
 

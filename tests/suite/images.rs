@@ -15,13 +15,13 @@ pub fn tests() -> Vec<Test> {
 }
 
 /// `digits subcommand` with its cache of prepared images in `cache`.
-fn cached(subcommand: &str, cache: &Path) -> Digits {
+pub fn cached(subcommand: &str, cache: &Path) -> Digits {
     Digits::new(subcommand).env("DIGITS_CACHE_DIR", cache)
 }
 
 /// A config for a folder of images: `sizes`, ReLU and cross-entropy, or network.py's sigmoid
 /// and quadratic cost when `nielsen`.
-fn folder_config(dir: &Path, name: &str, folder: &Path, sizes: &str, nielsen: bool) -> PathBuf {
+pub fn folder_config(dir: &Path, name: &str, folder: &Path, sizes: &str, nielsen: bool) -> PathBuf {
     let network = if nielsen {
         "activation = \"sigmoid\"\ninit = \"standard_normal\"\n[loss]\ncost = \"quadratic\"\n[optimizer]\nname = \"sgd\"\nlr = 3.0\n[training]\nbatch_size = 10\n"
     } else {
@@ -44,7 +44,7 @@ fn save(image: &image::GrayImage, path: &Path) {
 
 /// A small synthetic folder: three classes of strokes (`bar` horizontal, `pole` vertical,
 /// `slash` diagonal), `per_class` images each, 32×32, dark ink on white at varied places.
-fn strokes(root: &Path, per_class: usize) {
+pub fn strokes(root: &Path, per_class: usize) {
     for (class, name) in ["bar", "pole", "slash"].iter().enumerate() {
         for i in 0..per_class {
             let (a, b) = ((i * 7) % 12, (i * 5) % 9);

@@ -11,6 +11,7 @@ mod browser;
 mod charts;
 mod common;
 mod data_info;
+mod ensemble;
 mod errors;
 mod experiments;
 mod fuzz;
@@ -33,6 +34,7 @@ fn main() -> std::process::ExitCode {
             browser::tests(),
             charts::tests(),
             data_info::tests(),
+            ensemble::tests(),
             errors::tests(),
             experiments::tests(),
             fuzz::tests(),
