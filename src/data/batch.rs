@@ -7,7 +7,7 @@ use burn::data::dataset::Dataset;
 use burn::data::dataset::vision::MnistItem;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::data::shape::{IMAGE_PIXELS, NUM_CLASSES};
+use crate::data::shape::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 
 /// A set of examples as tensors: a mini-batch, or a whole split.
 #[derive(Debug, Clone)]
@@ -78,7 +78,13 @@ pub struct Examples {
     pixels: Vec<f32>,
     labels: Vec<u8>,
     classes: usize,
+    /// Whether each image also stands for its four one-pixel shifts ([`Examples::expanded`]).
+    shifted: bool,
 }
+
+/// The copies of an image in expanded data: itself, then shifted one pixel down, up, right and
+/// left, as `expand_mnist.py` makes them (`np.roll`, the row or column that comes in blank).
+const COPIES: usize = 5;
 
 /// MNIST's items: the ten digits.
 impl FromIterator<MnistItem> for Examples {
@@ -102,6 +108,17 @@ impl Examples {
             pixels: Vec::new(),
             labels: Vec::new(),
             classes,
+            shifted: false,
+        }
+    }
+
+    /// Nielsen's expanded data (`expand_mnist.py`): each image and its four one-pixel shifts
+    /// (down, up, right, left) as five examples, in that order, so that 50,000 images are
+    /// 250,000 examples. The shifts are made when a batch is gathered: nothing is copied.
+    pub fn expanded(self) -> Self {
+        Self {
+            shifted: true,
+            ..self
         }
     }
 
@@ -118,19 +135,19 @@ impl Examples {
         self.pixels.truncate(n * IMAGE_PIXELS);
     }
 
-    /// The classes of the examples, in order.
+    /// The classes of the images, in order (of each image once, when expanded).
     pub fn labels(&self) -> &[u8] {
         &self.labels
     }
 
-    /// Example `index`'s pixels.
+    /// Image `index`'s pixels (unshifted, when expanded).
     pub fn pixels(&self, index: usize) -> &[f32] {
         &self.pixels[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS]
     }
 
-    /// Number of examples.
+    /// Number of examples: of images, or five times as many when expanded.
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.labels.len() * if self.shifted { COPIES } else { 1 }
     }
 
     /// Whether there is no example.
@@ -140,11 +157,14 @@ impl Examples {
 
     /// The examples at `rows`, in that order, as tensors on `device`.
     pub fn gather(&self, rows: &[usize], device: &Device) -> MnistBatch {
+        let copies = if self.shifted { COPIES } else { 1 };
         let mut pixels = Vec::with_capacity(rows.len() * IMAGE_PIXELS);
+        let mut labels = Vec::with_capacity(rows.len());
         for &row in rows {
-            pixels.extend_from_slice(&self.pixels[row * IMAGE_PIXELS..(row + 1) * IMAGE_PIXELS]);
+            let (image, copy) = (row / copies, row % copies);
+            shift_into(&mut pixels, self.pixels(image), copy);
+            labels.push(self.labels[image]);
         }
-        let labels: Vec<u8> = rows.iter().map(|&row| self.labels[row]).collect();
         MnistBatch::new(pixels, &labels, self.classes, device)
     }
 
@@ -164,6 +184,27 @@ impl Examples {
             .step_by(size.max(1))
             .map(move |start| self.gather(&rows[start..(start + size).min(self.len())], device))
     }
+}
+
+/// Appends `image` to `pixels`, shifted by one pixel as copy `copy` of expanded data is: 0 as it
+/// is, 1 down, 2 up, 3 right, 4 left. The row or column that comes in is blank.
+fn shift_into(pixels: &mut Vec<f32>, image: &[f32], copy: usize) {
+    let side = IMAGE_SIDE as isize;
+    let (dy, dx): (isize, isize) = match copy {
+        0 => (0, 0),
+        1 => (1, 0),
+        2 => (-1, 0),
+        3 => (0, 1),
+        _ => (0, -1),
+    };
+    pixels.extend((0..side * side).map(|i| {
+        let (y, x) = (i / side - dy, i % side - dx);
+        if (0..side).contains(&y) && (0..side).contains(&x) {
+            image[(y * side + x) as usize]
+        } else {
+            0.0
+        }
+    }));
 }
 
 impl Examples {
@@ -188,7 +229,44 @@ impl Batcher<MnistItem, MnistBatch> for MnistBatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::shape::IMAGE_SIDE;
+
+    #[test]
+    fn expanded_data_is_each_image_and_its_four_one_pixel_shifts() {
+        // A 28×28 image with one ink pixel at row 5, column 9, and one in the corner that
+        // each shift away from it pushes out of the frame.
+        let mut image = [0f32; IMAGE_PIXELS];
+        image[5 * IMAGE_SIDE + 9] = 1.0;
+        image[0] = 0.5;
+        let mut examples = Examples::empty(10);
+        examples.push(&image, 4);
+        let examples = examples.expanded();
+        assert_eq!(examples.len(), 5);
+        let batch = examples.gather(&[0, 1, 2, 3, 4], &Device::flex());
+        let pixels = batch.images.into_data().try_to_vec::<f32>().unwrap();
+        let ink = |copy: usize| -> Vec<(usize, usize, f32)> {
+            (0..IMAGE_PIXELS)
+                .filter(|&i| pixels[copy * IMAGE_PIXELS + i] > 0.0)
+                .map(|i| {
+                    (
+                        i / IMAGE_SIDE,
+                        i % IMAGE_SIDE,
+                        pixels[copy * IMAGE_PIXELS + i],
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(ink(0), [(0, 0, 0.5), (5, 9, 1.0)]);
+        assert_eq!(ink(1), [(1, 0, 0.5), (6, 9, 1.0)], "down");
+        assert_eq!(ink(2), [(4, 9, 1.0)], "up: the top row leaves the frame");
+        assert_eq!(ink(3), [(0, 1, 0.5), (5, 10, 1.0)], "right");
+        assert_eq!(
+            ink(4),
+            [(5, 8, 1.0)],
+            "left: the first column leaves the frame"
+        );
+        let labels = batch.labels.into_data().try_to_vec_as::<i64>().unwrap();
+        assert_eq!(labels, [4; 5]);
+    }
 
     #[test]
     fn batcher_scales_pixels_and_encodes_labels() {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Invalid, display_as_toml};
+use crate::config::{Invalid, display_as_toml, is_false};
 
 /// Where the examples come from: MNIST's IDX files or a folder of images.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +47,11 @@ pub struct DataConfig {
     /// Unset: every example not held out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_limit: Option<usize>,
+    /// Nielsen's expanded data (`expand_mnist.py`): each training image and its four one-pixel
+    /// shifts, five examples an image in every epoch, shifted as each batch is gathered.
+    /// Validation and test are never expanded.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub expand: bool,
     /// The class names, in label order. A run records those of its folder here; set by hand,
     /// they must be the folder's. Unset for MNIST, whose classes are the digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]

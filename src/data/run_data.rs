@@ -54,9 +54,10 @@ impl RunData {
         }
     }
 
-    /// The run's three splits, validation and test on `device` (see [`MnistSplits`]).
+    /// The run's three splits, validation and test on `device` (see [`MnistSplits`]), the
+    /// training split expanded with `[data] expand`.
     pub fn splits(&self, data: &DataConfig, device: &Device) -> MnistSplits {
-        match self {
+        let mut splits = match self {
             Self::Mnist(files) => files.splits(data, device),
             Self::Images(folder) => {
                 let mut train = folder.train.clone();
@@ -68,7 +69,11 @@ impl RunData {
                     device: device.clone(),
                 }
             }
+        };
+        if data.expand {
+            splits.train = splits.train.expanded();
         }
+        splits
     }
 
     /// The test split, in host memory.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 pub fn tests() -> Vec<Test> {
     vec![
         test!(resume_is_exact_for_the_seed_configs, MNIST),
+        test!(expanded_data_resumes_exactly),
         test!(killed_runs_resume_to_the_uninterrupted_result),
         test!(ctrl_c_keeps_the_last_checkpoint_and_says_how_to_resume),
         test!(a_damaged_checkpoint_falls_back_to_the_previous_one),
@@ -126,6 +127,39 @@ fn resume_is_exact_for_the_seed_configs() {
         std::fs::remove_dir_all(&whole).unwrap();
         std::fs::remove_dir_all(&split).unwrap();
     }
+}
+
+/// `[data] expand`: an epoch of expanded data differs from one without, and 1 epoch resumed
+/// to 3 equals 3 uninterrupted epochs, byte for byte.
+fn expanded_data_resumes_exactly() {
+    let synthetic = Synthetic::new();
+    let text = std::fs::read_to_string(&synthetic.config).unwrap();
+    let expanded = synthetic.run("expanded.toml");
+    std::fs::write(
+        &expanded,
+        text.replace("[data]\n", "[data]\nexpand = true\n"),
+    )
+    .unwrap();
+    let (plain, whole, split) = (
+        synthetic.run("plain"),
+        synthetic.run("whole"),
+        synthetic.run("split"),
+    );
+    synthetic.train(&plain).args(["--epochs", "1"]).succeeds();
+    let train = |out: &Path, epochs: &str| {
+        Digits::train(&expanded, &synthetic.data, out)
+            .args(["--epochs", epochs])
+            .succeeds()
+    };
+    train(&whole, "3");
+    train(&split, "1");
+    assert_ne!(
+        metrics_without_seconds(&plain)[0],
+        metrics_without_seconds(&split)[0],
+        "expanding changed nothing"
+    );
+    Digits::resume(&split).args(["--epochs", "3"]).succeeds();
+    assert!(outcome(&whole) == outcome(&split), "resume is not exact");
 }
 
 /// SIGKILL three times, twice while a checkpoint is half written, then resume to the end: the
