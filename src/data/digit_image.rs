@@ -20,6 +20,7 @@ use image::imageops::{self, FilterType};
 use image::{DynamicImage, GrayImage, ImageDecoder, Limits, Luma};
 
 use crate::data::ink::{self, INK_THRESHOLD, Levels};
+use crate::data::ruled_lines::median;
 use crate::data::shape::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::files::write_atomically;
 
@@ -252,11 +253,6 @@ fn border(image: &Levels) -> Vec<f32> {
         .filter(|(x, y, _)| *x == 0 || *y == 0 || *x == w - 1 || *y == h - 1)
         .map(|(_, _, p)| p.0[0])
         .collect()
-}
-
-fn median(mut values: Vec<f32>) -> f32 {
-    values.sort_by(f32::total_cmp);
-    values[values.len() / 2]
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The data: where examples come from and how they reach the network. MNIST's IDX files
 //! ([`mnist`], read by [`idx`]) or a folder of images ([`image_folder`], each image prepared by
-//! [`digit_image`], its ink found by [`ink`], and kept in [`prepared_cache`]), gathered as a
-//! run's splits ([`run_data`]) and turned into tensors ([`batch`]). `[data]` is [`config`].
+//! [`digit_image`], its ink found by [`ink`] on a page perhaps ruled ([`ruled_lines`]), and kept
+//! in [`prepared_cache`]), gathered as a run's splits ([`run_data`]) and turned into tensors
+//! ([`batch`]). `[data]` is [`config`].
 
 pub mod batch;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod info;
 pub mod ink;
 pub mod mnist;
 pub mod prepared_cache;
+pub mod ruled_lines;
 pub mod run_data;
 pub mod shape;
 
