@@ -54,8 +54,6 @@ const MAX_GRAIN: f32 = 0.5 * MIN_THRESHOLD;
 const STROKE_AREA: f32 = 0.04;
 /// ...when the gap to it is at most this fraction of the main ink's longer side.
 const STROKE_GAP: f32 = 0.35;
-/// Ruled lines are looked for in an image at least this many pixels on its shorter side.
-const LINE_ROOM: u32 = 100;
 
 /// The ink found in an image.
 pub struct Ink {
@@ -186,14 +184,12 @@ fn whole(mut levels: Levels) -> Result<Ink, String> {
     let mut threshold =
         GrayImage::from_raw(width, height, ink.collect()).expect("one level per pixel");
     let mut digit = levels.clone();
-    // A page can be ruled (a scan of lined paper); a dataset's small image is not.
-    if width.min(height) >= LINE_ROOM {
-        for line in ruled_lines(&threshold) {
-            for (x, y) in line.pixels(width, height) {
-                digit.put_pixel(x, y, Luma([0.0]));
-                if threshold.get_pixel(x, y).0[0] > 0 {
-                    threshold.put_pixel(x, y, Luma([96]));
-                }
+    // A page can be ruled: a scan of lined paper, a drawing on it.
+    for line in ruled_lines(&threshold) {
+        for (x, y) in line.pixels(width, height) {
+            digit.put_pixel(x, y, Luma([0.0]));
+            if threshold.get_pixel(x, y).0[0] > 0 {
+                threshold.put_pixel(x, y, Luma([96]));
             }
         }
     }

@@ -13,6 +13,9 @@ const LINE_COVER: f32 = 0.4;
 const LINE_TILT: u32 = 10;
 /// A ruled line is at most this thick, as a fraction of the frame across it.
 const LINE_THICKNESS: f32 = 0.02;
+/// Ruled lines are looked for in an image at least this many pixels on its shorter side: a
+/// dataset's small image is not a page.
+const LINE_ROOM: u32 = 100;
 
 /// A straight band of ink, `centre = a + b·t` along the image's rows (`t` is x) or, when
 /// `vertical`, along its columns (`t` is y).
@@ -50,6 +53,9 @@ impl Band {
 /// stops short of the edges.
 pub fn ruled_lines(binary: &GrayImage) -> Vec<Band> {
     let (width, height) = binary.dimensions();
+    if width.min(height) < LINE_ROOM {
+        return Vec::new();
+    }
     let options = LineDetectionOptions {
         vote_threshold: (0.15 * width.min(height) as f32) as u32,
         suppression_radius: 8,
