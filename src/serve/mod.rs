@@ -24,7 +24,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use anyhow::Context;
 use axum::Json;
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -410,7 +410,9 @@ async fn predict(
 
 /// Reads a body of at most [`MAX_BODY`] bytes. A longer one is still read to its end (up to
 /// [`MAX_DRAINED`]) and dropped, so that a client still sending it receives the 413 rather than
-/// a connection closed under it.
+/// a connection closed under it. Its bytes are not kept: one that says its length (the
+/// `Content-Length` of every upload from a page or `curl`) is known to be too long before it is
+/// read, and one that does not is dropped from the byte that passes the limit.
 async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
     let too_large = || ApiError {
         status: StatusCode::PAYLOAD_TOO_LARGE,
@@ -419,7 +421,8 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
             MAX_BODY >> 20
         ),
     };
-    let mut kept = Vec::new();
+    let declared = HttpBody::size_hint(&body).exact().map(|n| n as usize);
+    let mut kept = Vec::with_capacity(declared.filter(|&n| n <= MAX_BODY).unwrap_or(0));
     let mut length = 0;
     while let Some(frame) = body.frame().await {
         let frame =
@@ -428,10 +431,12 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
             continue;
         };
         length += data.len();
-        if length <= MAX_BODY {
+        if length <= MAX_BODY && declared.is_none_or(|n| n <= MAX_BODY) {
             kept.extend_from_slice(&data);
         } else if length > MAX_DRAINED {
             return Err(too_large());
+        } else {
+            kept = Vec::new();
         }
     }
     if length > MAX_BODY {
