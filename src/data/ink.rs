@@ -236,7 +236,9 @@ fn background(ink: &Levels) -> Background {
         to_grey(ink)
     };
     let brightest = small.pixels().map(|p| p.0[0]).max().unwrap_or(0);
-    border.retain(|&v| v <= darkest + (brightest - darkest) / 2);
+    // The copy is resampled: its brightest can fall below the border's darkest, and then
+    // nothing would be left: the darkest twentieth of the border is always kept.
+    border.retain(|&v| v <= darkest + brightest.saturating_sub(darkest) / 2);
     let percentile = |q: f32| border[((border.len() - 1) as f32 * q) as usize] as f32 / 255.0;
     if percentile(0.95) - percentile(0.05) < EVEN_LIGHT {
         return Background::Even(percentile(0.5));
