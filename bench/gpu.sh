@@ -3,8 +3,8 @@
 #
 #   bench/gpu.sh [OUT_DIR]          (default artifacts/gpu)
 #
-# Trains nielsen.toml, two-layer-net.toml at batch 100 and at batch 1,000, and best.toml to the
-# end on flex and on each GPU backend (DIGITS_GPU_BACKENDS, default "cuda wgpu"), then writes
+# Trains nielsen.toml, two-layer-net.toml at batch 100 and at batch 1,000, best.toml, and the
+# conv nets simple-convnet.toml and deep-convnet.toml (5 epochs) on flex and on each GPU backend (DIGITS_GPU_BACKENDS, default "cuda wgpu"), then writes
 # OUT_DIR/REPORT.md: for each run, the median seconds per epoch of the training pass, the best
 # test accuracy, and its difference from flex's (parity: same seed, same data order).
 # DIGITS_GPU_CONFIGS narrows the list, e.g. "nielsen two-layer-net"; DIGITS_GPU_EPOCHS caps the
@@ -26,6 +26,12 @@ runs=(
   "two-layer-net|configs/two-layer-net.toml|"
   "two-layer-net-b1000|configs/two-layer-net.toml|--batch-size 1000"
   "best|configs/best.toml|"
+  # The convolutional chapters' rows that fit in lent GPU time (about 15 minutes with the
+  # build): SimpleConvNet in full, DeepConvNet for 5 of its 20 epochs. network3's rows train at
+  # batch 10, where a GPU waits on per-step overhead; `digits reproduce --only network3` runs
+  # them on a machine with the hours.
+  "simple-convnet|configs/simple-convnet.toml|"
+  "deep-convnet-e5|configs/deep-convnet.toml|--epochs 5"
 )
 
 features="${DIGITS_GPU_FEATURES:-$(echo "$backends" | tr -s ' ' ',')}"
@@ -60,6 +66,8 @@ failed=0
 for entry in "${runs[@]}"; do
   IFS='|' read -r name config flags <<<"$entry"
   if [ -n "$only" ] && [[ " $only " != *" $name "* ]]; then continue; fi
+  # DIGITS_GPU_EPOCHS caps every row, its own --epochs included.
+  if [ ${#epochs[@]} -gt 0 ]; then flags="$(sed -E 's/--epochs [0-9]+//' <<<"$flags")"; fi
   flex_best=""
   for backend in flex $backends; do
     dir="$out/$name-$backend"

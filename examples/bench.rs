@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use digits::backend::{BackendName, Devices};
 use digits::data::MnistFiles;
-use digits::model::MlpConfig;
+use digits::model::NetworkConfig;
 use digits::train::RunConfig;
 use digits::train::learner::{Learner, epoch_order};
 use serde::{Deserialize, Serialize};
@@ -236,7 +236,7 @@ fn measure(spec: &Spec, args: &Args) -> anyhow::Result<Row> {
     let n = splits.train.len();
 
     let (mut times, test_accuracy, eval_seconds) = if spec.backend == "floor" {
-        let model = MlpConfig::new(config.model.clone(), config.output())
+        let model = NetworkConfig::new(config.model.clone(), config.output())
             .init(config.training.seed, &devices.eval);
         let mut floor = Floor::new(&model, &splits.train.clone().into_batch(&devices.eval));
         let times: Vec<f64> = (0..epochs)
@@ -398,7 +398,7 @@ fn gemm(
 }
 
 impl Floor {
-    fn new(model: &digits::model::Mlp, train: &digits::data::MnistBatch) -> Self {
+    fn new(model: &digits::model::Network, train: &digits::data::MnistBatch) -> Self {
         let layers = model.layers();
         Self {
             images: host(train.images.clone()),

@@ -12,7 +12,7 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::Tensor;
 use digits::backend::{BackendName, Devices};
 use digits::data::MnistFiles;
-use digits::model::MlpConfig;
+use digits::model::NetworkConfig;
 use digits::model::inference;
 use digits::train::RunConfig;
 use digits::train::learner::epoch_order;
@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
 
     // 784-50-10, ReLU, logits; weights N(0, 0.01²), biases 0.
     let mut model =
-        MlpConfig::new(config.model.clone(), config.output()).init(seed, &devices.train);
+        NetworkConfig::new(config.model.clone(), config.output()).init(seed, &devices.train);
     let mut optimizer = SgdConfig::new().init();
 
     for epoch in 0..epochs {

@@ -10,6 +10,7 @@
 //! TOML, so the sections are plain serde structs whose defaults are explicit `#[serde(default)]`
 //! functions. Every section rejects unknown keys.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -43,7 +44,7 @@ pub enum ConfigError {
         /// The config file, or "command line" for a flag.
         source_name: String,
         /// The offending key, e.g. `[training] batch_size`.
-        key: &'static str,
+        key: Cow<'static, str>,
         /// What was found and what was expected.
         message: String,
     },
@@ -53,16 +54,20 @@ pub enum ConfigError {
 /// before the file's name is known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invalid {
-    /// The offending key, e.g. `[training] batch_size`.
-    pub key: &'static str,
+    /// The offending key, e.g. `[training] batch_size`, or `[model.conv] 2 kernel` for one
+    /// layer's.
+    pub key: Cow<'static, str>,
     /// What was found and what was expected.
     pub message: String,
 }
 
 impl Invalid {
     /// The key `key` is wrong: `message` says how.
-    pub fn new(key: &'static str, message: String) -> Self {
-        Self { key, message }
+    pub fn new(key: impl Into<Cow<'static, str>>, message: String) -> Self {
+        Self {
+            key: key.into(),
+            message,
+        }
     }
 
     /// The error, naming the file (or "command line") it came from.

@@ -22,6 +22,9 @@ use crate::train::run::{Overrides, Run, RunSummary};
 
 /// The epochs of every run with `--quick`, which exists so that CI runs the whole pipeline.
 pub const QUICK_EPOCHS: usize = 2;
+/// The training examples of a run of the groups run on request (the convolutional chapters)
+/// with `--quick`: an epoch of expanded data is then 5,000 images, seconds on two cores.
+pub const QUICK_EXAMPLES: usize = 1000;
 /// The report, in the output folder.
 pub const REPORT_FILE: &str = "REPORT.md";
 
@@ -53,10 +56,12 @@ pub enum Published {
 /// Which split a published accuracy was measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
-    /// The 10,000 test images.
+    /// The 10,000 test images, the best epoch's.
     Test,
-    /// The 10,000 held-out training images.
+    /// The 10,000 held-out training images, the best epoch's.
     Validation,
+    /// The test images at the epoch of the best validation accuracy: network3.py's protocol.
+    TestAtBestValidation,
 }
 
 /// What a figure shows, as something a set of runs can be checked against.
@@ -84,6 +89,9 @@ pub struct Group {
     pub chart: &'static str,
     /// The experiments, in the order they run.
     pub experiments: &'static [Experiment],
+    /// Run only when `--only` names it, or with `--quick`: an epoch of a convolutional network
+    /// takes tens of seconds on two cores, and a full row hours.
+    pub on_request: bool,
 }
 
 const NNDL1: &str = "*Neural Networks and Deep Learning*, ch. 1";
@@ -92,6 +100,9 @@ const DLFS5: &str = "*Deep Learning from Scratch*, ch. 5";
 const FIG_6_9: &str = "*Deep Learning from Scratch*, ch. 6, fig. 6-9";
 const FIG_6_15: &str = "*Deep Learning from Scratch*, ch. 6, fig. 6-15";
 const FIG_6_18: &str = "*Deep Learning from Scratch*, ch. 6, figs. 6-18, 6-19";
+const NNDL6: &str = "*Neural Networks and Deep Learning*, ch. 6";
+const DLFS7: &str = "*Deep Learning from Scratch*, ch. 7";
+const DLFS8: &str = "*Deep Learning from Scratch*, ch. 8";
 
 /// An experiment whose book publishes an accuracy.
 const fn accuracy(
@@ -121,6 +132,7 @@ pub const SUITE: &[Group] = &[
     Group {
         title: "network.py (Nielsen, chapter 1)",
         chart: "network",
+        on_request: false,
         experiments: &[
             accuracy("nielsen", NNDL1, Split::Test, 95.42),
             accuracy("nielsen-100", NNDL1, Split::Test, 96.59),
@@ -129,11 +141,13 @@ pub const SUITE: &[Group] = &[
     Group {
         title: "TwoLayerNet (Deep Learning from Scratch, chapter 5)",
         chart: "two-layer-net",
+        on_request: false,
         experiments: &[accuracy("two-layer-net", DLFS5, Split::Test, 97.0)],
     },
     Group {
         title: "network2.py: cross-entropy and L2 regularisation (Nielsen, chapter 3)",
         chart: "network2",
+        on_request: false,
         experiments: &[
             accuracy("network2-30", NNDL3, Split::Test, 96.49),
             accuracy("network2-100", NNDL3, Split::Validation, 98.04),
@@ -142,6 +156,7 @@ pub const SUITE: &[Group] = &[
     Group {
         title: "Update rules compared (Deep Learning from Scratch, figure 6-9)",
         chart: "optimizers",
+        on_request: false,
         experiments: &[
             claim("ch6-optimizer-sgd", FIG_6_9, Claim::SlowestOfGroup),
             claim(
@@ -164,6 +179,7 @@ pub const SUITE: &[Group] = &[
     Group {
         title: "Weight initialisation compared (Deep Learning from Scratch, figure 6-15)",
         chart: "initialisation",
+        on_request: false,
         experiments: &[
             claim("ch6-init-std001", FIG_6_15, Claim::DoesNotLearn),
             claim(
@@ -181,6 +197,7 @@ pub const SUITE: &[Group] = &[
     Group {
         title: "Batch normalisation (Deep Learning from Scratch, figures 6-18 and 6-19)",
         chart: "batch-norm",
+        on_request: false,
         experiments: &[
             claim("ch6-batchnorm-off", FIG_6_18, Claim::DoesNotLearn),
             claim(
@@ -193,6 +210,7 @@ pub const SUITE: &[Group] = &[
     Group {
         title: "Overfitting on 300 images, weight decay and dropout (Deep Learning from Scratch, figures 6-20, 6-21, 6-23)",
         chart: "overfitting",
+        on_request: false,
         experiments: &[
             Experiment {
                 name: "ch6-overfit",
@@ -212,8 +230,42 @@ pub const SUITE: &[Group] = &[
         ],
     },
     Group {
+        title: "network3.py: convolutional networks (Nielsen, chapter 6)",
+        chart: "network3",
+        on_request: true,
+        experiments: &[
+            accuracy("network3-fc", NNDL6, Split::TestAtBestValidation, 97.80),
+            accuracy("network3-conv1", NNDL6, Split::TestAtBestValidation, 98.78),
+            accuracy("network3-conv2", NNDL6, Split::TestAtBestValidation, 99.06),
+            accuracy("network3-relu", NNDL6, Split::TestAtBestValidation, 99.23),
+            accuracy(
+                "network3-expanded",
+                NNDL6,
+                Split::TestAtBestValidation,
+                99.37,
+            ),
+            accuracy("network3-fc2", NNDL6, Split::TestAtBestValidation, 99.43),
+            accuracy(
+                "network3-dropout",
+                NNDL6,
+                Split::TestAtBestValidation,
+                99.60,
+            ),
+        ],
+    },
+    Group {
+        title: "SimpleConvNet and DeepConvNet (Deep Learning from Scratch, chapters 7 and 8)",
+        chart: "convnets",
+        on_request: true,
+        experiments: &[
+            accuracy("simple-convnet", DLFS7, Split::TestAtBestValidation, 99.0),
+            accuracy("deep-convnet", DLFS8, Split::TestAtBestValidation, 99.38),
+        ],
+    },
+    Group {
         title: "The best MLP (configs/best.toml)",
         chart: "best",
+        on_request: false,
         experiments: &[Experiment {
             name: "best",
             source: "MLPs without augmentation, 98.4–98.6%",
@@ -232,10 +284,14 @@ pub struct Options {
     pub configs: PathBuf,
     /// Where the runs and the report go, normally `artifacts/reproduce/`.
     pub out: PathBuf,
-    /// Every run cut to [`QUICK_EPOCHS`] epochs.
+    /// Every run cut to [`QUICK_EPOCHS`] epochs, and those run on request to
+    /// [`QUICK_EXAMPLES`] training examples.
     pub quick: bool,
-    /// Only the experiments whose name contains this.
-    pub only: Option<String>,
+    /// Every run cut to at most this many epochs.
+    pub epochs: Option<usize>,
+    /// Only the experiments named by one of these, or whose name contains one; none, every
+    /// group but those run on request.
+    pub only: Vec<String>,
     /// The MNIST folder, as `--data-dir`.
     pub data_dir: Option<PathBuf>,
     /// The backend, as `--backend`.
@@ -249,6 +305,8 @@ pub struct Outcome {
     pub experiment: Experiment,
     /// What it achieved.
     pub summary: RunSummary,
+    /// The epochs its config plans; more than it ran where the run was cut short.
+    pub planned: usize,
     /// Wall time of the whole run: loading, training, evaluating and checkpointing.
     pub seconds: f64,
 }
@@ -278,11 +336,33 @@ pub fn reproduce(
             options.configs.display()
         );
     }
-    let selected = |e: &Experiment| options.only.as_ref().is_none_or(|o| e.name.contains(o));
-    if !SUITE.iter().flat_map(|g| g.experiments).any(selected) {
+    // A term that is an experiment's whole name selects that one (`network3-fc`, not also
+    // `network3-fc2`); any other term, every experiment whose name contains it.
+    let exact = |term: &str| {
+        SUITE
+            .iter()
+            .flat_map(|g| g.experiments)
+            .any(|e| e.name == term)
+    };
+    let selected = |group: &Group, e: &Experiment| match options.only.as_slice() {
+        [] => options.quick || !group.on_request,
+        only => only.iter().any(|term| {
+            if exact(term) {
+                e.name == term
+            } else {
+                e.name.contains(term.as_str())
+            }
+        }),
+    };
+    let experiments: Vec<(&Group, &Experiment)> = SUITE
+        .iter()
+        .flat_map(|g| g.experiments.iter().map(move |e| (g, e)))
+        .filter(|(g, e)| selected(g, e))
+        .collect();
+    if experiments.is_empty() {
         bail!(
             "--only {}: no experiment matches; they are {}",
-            options.only.as_deref().unwrap_or_default(),
+            options.only.join(", "),
             SUITE
                 .iter()
                 .flat_map(|g| g.experiments)
@@ -295,11 +375,7 @@ pub fn reproduce(
         .with_context(|| format!("cannot create {}", options.out.display()))?;
     let started = Instant::now();
     let mut outcomes = Vec::new();
-    for experiment in SUITE
-        .iter()
-        .flat_map(|g| g.experiments)
-        .filter(|e| selected(e))
-    {
+    for (group, experiment) in experiments {
         let config = options.configs.join(format!("{}.toml", experiment.name));
         announce(&format!("== {} ({})", experiment.name, config.display()));
         let begun = Instant::now();
@@ -309,9 +385,14 @@ pub fn reproduce(
             backend: options.backend,
             ..Overrides::default()
         };
-        if options.quick {
-            let epochs = crate::train::RunConfig::load(&config)?.training.epochs;
-            overrides.epochs = Some(epochs.min(QUICK_EPOCHS));
+        let planned = crate::train::RunConfig::load(&config)?.training.epochs;
+        let cap = match (options.quick, options.epochs) {
+            (true, cap) => Some(cap.unwrap_or(QUICK_EPOCHS).min(QUICK_EPOCHS)),
+            (false, cap) => cap,
+        };
+        overrides.epochs = cap.map(|cap| planned.min(cap));
+        if options.quick && group.on_request {
+            overrides.train_limit = Some(QUICK_EXAMPLES);
         }
         let run = Run::new(&config, &overrides, true)?;
         if let Some(aside) = &run.moved_aside {
@@ -327,6 +408,7 @@ pub fn reproduce(
             Outcome {
                 experiment: *experiment,
                 summary,
+                planned,
                 seconds: begun.elapsed().as_secs_f64(),
             },
         ));
@@ -353,7 +435,7 @@ pub fn reproduce(
     }
     let report = render(
         &outcomes,
-        options.quick,
+        options,
         &backend,
         started.elapsed().as_secs_f64(),
     );
@@ -377,16 +459,25 @@ fn compare(outcome: &Outcome, all: &[Outcome]) -> (String, String, String) {
             let (best, name) = match split {
                 Split::Test => (metrics::best_test(history), "test"),
                 Split::Validation => (metrics::best_validation(history), "validation"),
+                Split::TestAtBestValidation => (
+                    metrics::best_validation(history),
+                    "test at the best validation",
+                ),
             };
             let best = best.expect("a run trains an epoch");
             let ours = 100.0
                 * match split {
-                    Split::Test => best.test_accuracy(),
+                    Split::Test | Split::TestAtBestValidation => best.test_accuracy(),
                     Split::Validation => best.validation_accuracy(),
                 };
+            let shortened = if history.len() < outcome.planned {
+                format!(", {} of {} epochs", history.len(), outcome.planned)
+            } else {
+                String::new()
+            };
             (
                 format!("{percent:.2}% {name}"),
-                format!("{ours:.2}% {name} (epoch {})", best.epoch),
+                format!("{ours:.2}% {name} (epoch {}{shortened})", best.epoch),
                 format!("{:+.2} points", ours - percent),
             )
         }
@@ -457,21 +548,34 @@ fn compare(outcome: &Outcome, all: &[Outcome]) -> (String, String, String) {
 }
 
 /// The report: how it was made, the table, then a section per group with its chart.
-fn render(outcomes: &[Outcome], quick: bool, backend: &str, seconds: f64) -> String {
+fn render(outcomes: &[Outcome], options: &Options, backend: &str, seconds: f64) -> String {
+    let quick = options.quick;
     let mut md = String::from("# The books' experiments, rerun\n\n");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut flags = String::new();
+    if quick {
+        flags += " --quick";
+    }
+    if let Some(epochs) = options.epochs {
+        flags += &format!(" --epochs {epochs}");
+    }
+    for only in &options.only {
+        flags += &format!(" --only {only}");
+    }
     let _ = writeln!(
         md,
-        "Made by `digits reproduce{}` (digits {}) on {backend}, {cores} CPU cores{}, in {:.0} s.\n",
-        if quick { " --quick" } else { "" },
+        "Made by `digits reproduce{flags}` (digits {}) on {backend}, {cores} CPU cores{}, in {:.0} s.\n",
         env!("CARGO_PKG_VERSION"),
         cpu_model().map_or(String::new(), |m| format!(" ({m})")),
         seconds
     );
     if quick {
         md.push_str(&format!(
-            "**Quick mode:** every run is cut to at most {QUICK_EPOCHS} epochs so that CI can run the whole pipeline. These figures are not comparable with the books'.\n\n"
+            "**Quick mode:** every run is cut to at most {QUICK_EPOCHS} epochs, and the convolutional chapters' to their first {QUICK_EXAMPLES} training images, so that CI can run the whole pipeline. These figures are not comparable with the books'.\n\n"
         ));
+    }
+    if !quick && outcomes.iter().any(|o| o.summary.history.len() < o.planned) {
+        md.push_str("**Shortened rows:** where a run was cut to fewer epochs than its config plans, its row says how many it ran; its figure is not the book's full run.\n\n");
     }
     md.push_str(
         "Accuracies are the best over the epochs, on the split the book reports, as the books report them. \
@@ -506,7 +610,7 @@ fn render(outcomes: &[Outcome], quick: bool, backend: &str, seconds: f64) -> Str
             "\n## {}\n\n![{}]({}.png)\n",
             group.title, group.chart, group.chart
         );
-        md.push_str("| run | epochs | best validation (epoch) | test there | best test | final loss | final training accuracy |\n");
+        md.push_str("| run | epochs of planned | best validation (epoch) | test there | best test | final loss | final training accuracy |\n");
         md.push_str("|---|---|---|---|---|---|---|\n");
         for run in runs {
             let history = &run.summary.history;
@@ -514,9 +618,10 @@ fn render(outcomes: &[Outcome], quick: bool, backend: &str, seconds: f64) -> Str
             let best = metrics::best_test(history).expect("a run trains an epoch");
             let _ = writeln!(
                 md,
-                "| `{}` | {} | {:.2}% ({}) | {:.2}% | {:.2}% | {:.4} | {:.2}% |",
+                "| `{}` | {} of {} | {:.2}% ({}) | {:.2}% | {:.2}% | {:.4} | {:.2}% |",
                 run.experiment.name,
                 history.len(),
+                run.planned,
                 100.0 * chosen.validation_accuracy(),
                 chosen.epoch,
                 100.0 * chosen.test_accuracy(),

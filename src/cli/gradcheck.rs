@@ -35,17 +35,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         data.train_pool(),
         data.classes().len(),
     )?;
-    if run.model.dropout > 0.0 || run.model.batch_norm {
+    if run.model.batch_norm {
         anyhow::bail!(
-            "{}: gradcheck checks networks whose cost is a fixed function of the weights; set [model] dropout = 0 and batch_norm = false (random masks and batch statistics are not)",
+            "{}: gradcheck does not check batch normalisation; set [model] batch_norm = false",
             config.display()
         );
     }
     let devices = devices(run.training.backend, None)?;
     let batch = data.first_training_examples(examples.max(1), &devices.train);
     println!(
-        "Gradient check of {:?} ({} cost, seed {}) on {} training examples: central differences, step {}",
-        run.model.sizes,
+        "Gradient check of {} ({} cost, seed {}) on {} training examples: central differences, step {}",
+        run.model.describe_layers(),
         run.loss.cost,
         run.training.seed,
         batch.len(),
@@ -54,7 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let checks = gradcheck::check(&run, &batch, &devices.train);
     for check in &checks {
         println!(
-            "  {:<16} {:>11}  {:>3} entries  mean |autodiff - numerical| {:.2e}  max relative error {:.2e}{}",
+            "  {:<18} {:>14}  {:>3} entries  mean |autodiff - numerical| {:.2e}  max relative error {:.2e}{}",
             check.name,
             format!("{:?}", check.shape),
             check.checked,
@@ -62,6 +62,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             check.max_rel_error,
             if check.passes() { "" } else { "  TOO LARGE" }
         );
+        if check.kinks > 0 {
+            println!(
+                "  {:<18} {} of them at a ReLU kink, compared with the one-sided slope autodiff takes",
+                "", check.kinks
+            );
+        }
     }
     if checks.iter().all(|c| c.passes()) {
         println!(

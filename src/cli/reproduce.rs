@@ -13,12 +13,19 @@ use crate::cli::{STOP, stop_on_signals};
 // The arguments of `digits reproduce`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Cut every run to 2 epochs: the whole pipeline in about a minute, for CI.
+    /// Cut every run to 2 epochs, and the convolutional chapters' to 1,000 training images:
+    /// the whole pipeline in minutes, for CI.
     #[arg(long)]
     pub quick: bool,
-    /// Only the experiments whose name contains this, e.g. ch6-optimizer.
+    /// Cut every run to at most N epochs; the report says which rows ran shorter.
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Only the experiment of this name, or those whose name contains it (ch6-optimizer);
+    /// repeatable. Without
+    /// it every group runs but the convolutional chapters (network3, convnet), which run when
+    /// named here.
     #[arg(long, value_name = "TEXT")]
-    pub only: Option<String>,
+    pub only: Vec<String>,
     /// The folder of the experiments' configs.
     #[arg(long, value_name = "DIR", default_value = "configs")]
     pub configs: PathBuf,
@@ -42,6 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         configs: args.configs,
         out: args.out,
         quick: args.quick,
+        epochs: args.epochs,
         only: args.only,
         data_dir: args.data_dir,
         backend: args.backend,

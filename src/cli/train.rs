@@ -74,6 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         data_dir: args.data_dir,
         init_from: args.init_from,
         out: args.out,
+        train_limit: None,
     };
     let run = match (&args.resume, &args.config) {
         (Some(dir), config) => Run::resume(dir, config.as_deref(), &overrides)?,
@@ -104,6 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let c = &run.config;
     info(format!("Training {}", c.describe()));
+    info(format!("Network:\n{}", c.model.summary(c.output())));
     info(format!(
         "Data: {}; backend: {}; run folder: {}",
         run.data,

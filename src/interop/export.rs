@@ -37,6 +37,10 @@ pub fn safetensors(trained: &Trained, output: &Path) -> anyhow::Result<()> {
 /// Writes the network as an ONNX model (see [`crate::interop::onnx`]), atomically, with the config, the test
 /// accuracy and digits' version in its metadata.
 pub fn onnx(trained: &Trained, output: &Path) -> anyhow::Result<()> {
+    let model = &trained.config.model;
+    model
+        .require_mlp("ONNX export")
+        .map_err(|why| anyhow::anyhow!("{}: {why}", trained.path.display()))?;
     let bytes = to_onnx(
         &trained.model,
         &trained.config,

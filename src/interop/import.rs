@@ -17,7 +17,7 @@ use burn::tensor::Device;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::files::write_atomically;
-use crate::model::MlpConfig;
+use crate::model::NetworkConfig;
 use crate::train::RunConfig;
 use crate::train::checkpoint::{CONFIG_FILE, MODEL_FILE};
 
@@ -48,6 +48,10 @@ pub fn import(
     layout: Option<Layout>,
 ) -> anyhow::Result<Imported> {
     let config = RunConfig::load(config_path)?;
+    config
+        .model
+        .require_mlp("import")
+        .map_err(|why| anyhow::anyhow!("{}: {why}", config_path.display()))?;
     if out.exists() {
         bail!(
             "{} already exists; choose another folder with --out",
@@ -69,7 +73,7 @@ pub fn import(
     check_tensors(&shapes, &config, layout, detected, weights)?;
 
     let device = Device::flex();
-    let mut model = MlpConfig::new(config.model.clone(), config.output()).init(0, &device);
+    let mut model = NetworkConfig::new(config.model.clone(), config.output()).init(0, &device);
     let mut store = SafetensorsStore::from_bytes(Some(bytes));
     if layout == Layout::Pytorch {
         store = store.with_from_adapter(PyTorchToBurnAdapter);

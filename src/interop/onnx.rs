@@ -1,5 +1,5 @@
 //! The trained network as an ONNX model, for the tools people deploy with (ONNX Runtime and the
-//! rest). Burn reads ONNX but does not write it, so the graph is built here from the `Mlp`'s
+//! rest). Burn reads ONNX but does not write it, so the graph is built here from the `Network`'s
 //! weights, with `onnx-protobuf`'s generated messages.
 //!
 //! The model's interface:
@@ -23,7 +23,7 @@ use onnx_protobuf::{
 };
 use protobuf::{Message, MessageField};
 
-use crate::model::Mlp;
+use crate::model::Network;
 use crate::model::{Activation, Output};
 use crate::train::RunConfig;
 
@@ -41,7 +41,7 @@ pub struct Provenance<'a> {
 }
 
 /// The ONNX model of `model` (trained from `config`), serialised.
-pub fn to_onnx(model: &Mlp, config: &RunConfig, provenance: &Provenance) -> Vec<u8> {
+pub fn to_onnx(model: &Network, config: &RunConfig, provenance: &Provenance) -> Vec<u8> {
     let mut graph = Graph::default();
     let layers = model.layers();
     let mut x = "pixels".to_string();

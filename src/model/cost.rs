@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Invalid, display_as_toml, is_zero};
 use crate::data::MnistBatch;
-use crate::model::mlp::Mlp;
+use crate::model::network::Network;
 
 /// The cost.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -94,13 +94,22 @@ impl Cost {
 ///
 /// Added to a mini-batch's mean cost, its gradient λ/n · w makes SGD's step
 /// w ← (1 − eta·λ/n)·w − (eta/m)·Σ∇, network2's `update_mini_batch`.
-pub fn l2_penalty(model: &Mlp, lambda: f64, n: usize) -> Tensor<1> {
-    model
+///
+/// A convolutional layer's filters count as weights, as network3.py's `l2_norm_squared` counts
+/// them.
+pub fn l2_penalty(model: &Network, lambda: f64, n: usize) -> Tensor<1> {
+    let filters = model
+        .conv()
+        .iter()
+        .map(|layer| layer.conv.weight.val().square().sum());
+    let weights = model
         .layers()
         .iter()
-        .map(|layer| layer.weight.val().square().sum())
+        .map(|layer| layer.weight.val().square().sum());
+    filters
+        .chain(weights)
         .reduce(|a, b| a + b)
-        .expect("an MLP has a layer")
+        .expect("a network has a layer")
         .mul_scalar(lambda / (2.0 * n as f64))
 }
 
@@ -137,10 +146,10 @@ mod tests {
     #[test]
     fn l2_penalty_is_network2s_term_and_its_gradient_is_lambda_over_n_times_w() {
         use crate::model::config::{Activation, Init, ModelConfig, Output};
-        use crate::model::mlp::MlpConfig;
+        use crate::model::network::NetworkConfig;
         use burn::optim::GradientsParams;
         let device = Device::flex().autodiff();
-        let model = MlpConfig::new(
+        let model = NetworkConfig::new(
             ModelConfig {
                 sizes: vec![784, 3, 10],
                 activation: Activation::Sigmoid,
@@ -149,6 +158,8 @@ mod tests {
                 init_std: None,
                 dropout: 0.0,
                 batch_norm: false,
+                output_dropout: 0.0,
+                conv: Vec::new(),
             },
             Output::Sigmoid,
         )

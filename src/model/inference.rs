@@ -7,26 +7,42 @@ use burn::tensor::{Int, Tensor};
 
 use crate::data::MnistBatch;
 use crate::model::config::Output;
-use crate::model::mlp::Mlp;
+use crate::model::network::Network;
 
 /// The class the model scores highest for each image: `[n, 784]` -> `[n]`.
-pub fn predict(model: &Mlp, images: Tensor<2>) -> Tensor<1, Int> {
+pub fn predict(model: &Network, images: Tensor<2>) -> Tensor<1, Int> {
     // [n, 784] -> [n, classes] -> [n, 1] -> [n]
     model.forward(images).argmax(1).squeeze_dim::<1>(1)
 }
 
-/// How many examples of `split` the model classifies correctly, counted on the device.
-pub fn correct(model: &Mlp, split: &MnistBatch) -> usize {
-    let hits = predict(model, split.images.clone())
-        .equal(split.labels.clone())
-        .int()
-        .sum();
-    usize::try_from(hits.into_scalar::<i64>()).expect("a count is not negative")
+/// Examples a forward pass of [`correct`] takes at once. A convolutional network's maps for
+/// all 10,000 test images at once would take gigabytes (DeepConvNet's first layer alone,
+/// 10,000×16×28×28 floats, is 500 MB); a thousand at a time keeps evaluation within the memory
+/// a training step uses, and each example's scores are the same either way.
+pub const EVAL_ROWS: usize = 1000;
+
+/// How many examples of `split` the model classifies correctly, counted on the device,
+/// [`EVAL_ROWS`] at a time.
+pub fn correct(model: &Network, split: &MnistBatch) -> usize {
+    let n = split.len();
+    let hits = (0..n)
+        .step_by(EVAL_ROWS)
+        .map(|start| {
+            let rows = start..(start + EVAL_ROWS).min(n);
+            predict(model, split.images.clone().slice(rows.clone()))
+                .equal(split.labels.clone().slice(rows))
+                .int()
+                .sum()
+        })
+        .reduce(|a, b| a + b);
+    hits.map_or(0, |hits| {
+        usize::try_from(hits.into_scalar::<i64>()).expect("a count is not negative")
+    })
 }
 
 /// Each image's probability of each class: `[n, 784]` -> `n × classes`. For logits this is
 /// their softmax; sigmoid activations, which need not sum to one, are divided by their sum.
-pub fn probabilities(model: &Mlp, output: Output, images: Tensor<2>) -> Vec<Vec<f32>> {
+pub fn probabilities(model: &Network, output: Output, images: Tensor<2>) -> Vec<Vec<f32>> {
     probabilities_of(model.forward(images), output)
 }
 
@@ -58,7 +74,7 @@ pub struct Reading {
 }
 
 /// Reads one image (`[1, 784]`): its class, probabilities and hidden activations.
-pub fn read(model: &Mlp, output: Output, image: Tensor<2>) -> Reading {
+pub fn read(model: &Network, output: Output, image: Tensor<2>) -> Reading {
     let (hidden, scores) = model.forward_with_hidden(image);
     let probabilities = probabilities_of(scores, output).remove(0);
     Reading {

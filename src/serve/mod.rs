@@ -285,6 +285,10 @@ impl Served {
     fn load(name: String, path: &Path, device: &Device) -> anyhow::Result<Self> {
         let trained = Trained::load(path, device)?;
         let config = &trained.config;
+        config
+            .model
+            .require_mlp("serve")
+            .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?;
         let sizes = trained.model.sizes();
         // [784, n_hidden], row by row: unit j's weights are column j.
         let first = &trained.model.layers()[0].weight;

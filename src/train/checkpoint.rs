@@ -20,7 +20,7 @@ use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::Mlp;
+use crate::model::Network;
 use crate::train::config::RunConfig;
 use crate::train::metrics::{self, EpochMetrics};
 
@@ -100,7 +100,7 @@ impl Checkpoint {
         run: &Path,
         config: &RunConfig,
         metrics: &[EpochMetrics],
-        model: &Mlp,
+        model: &Network,
         optim: &ModuleOptimizer,
     ) -> anyhow::Result<u64> {
         let epoch = metrics.len();

@@ -199,8 +199,8 @@ impl RunConfig {
     pub fn describe(&self) -> String {
         let (m, o, t) = (&self.model, &self.optimizer, &self.training);
         let mut model = format!(
-            "{:?}: {} hidden, {} output, {} init",
-            m.sizes,
+            "{}: {} hidden, {} output, {} init",
+            m.describe_layers(),
             m.activation,
             self.output(),
             m.init
@@ -210,6 +210,9 @@ impl RunConfig {
         }
         if m.dropout > 0.0 {
             model += &format!(", dropout {}", m.dropout);
+        }
+        if m.output_dropout > 0.0 {
+            model += &format!(", output dropout {}", m.output_dropout);
         }
         let mut cost = format!("{} cost", self.loss.cost);
         if self.loss.l2 > 0.0 {

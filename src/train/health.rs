@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::data::MnistBatch;
-use crate::model::MlpConfig;
+use crate::model::NetworkConfig;
 use crate::train::config::RunConfig;
 use crate::train::learner::Observer;
 use crate::train::metrics::EpochMetrics;
@@ -32,8 +32,8 @@ pub fn untrained_loss(config: &RunConfig, validation: &MnistBatch) -> Option<f64
         return None;
     }
     let device = validation.images.device();
-    let model =
-        MlpConfig::new(config.model.clone(), config.output()).init(config.training.seed, &device);
+    let model = NetworkConfig::new(config.model.clone(), config.output())
+        .init(config.training.seed, &device);
     let sample = MnistBatch {
         images: validation.images.clone().narrow(0, 0, n),
         labels: validation.labels.clone().narrow(0, 0, n),

@@ -16,7 +16,7 @@ use rand::seq::SliceRandom;
 use crate::data::{Examples, MnistBatch, MnistSplits};
 use crate::model::cost::l2_penalty;
 use crate::model::inference;
-use crate::model::{Mlp, MlpConfig};
+use crate::model::{Network, NetworkConfig};
 use crate::train::checkpoint::Checkpoint;
 use crate::train::config::RunConfig;
 use crate::train::metrics::{self, EpochMetrics};
@@ -93,7 +93,7 @@ pub enum FitEnd {
 pub struct Learner {
     /// Always `Some` between steps; taken for the moment the optimizer consumes it, so that the
     /// update owns the only reference to the parameters.
-    model: Option<Mlp>,
+    model: Option<Network>,
     optim: ModuleOptimizer,
     /// Built at the start of an epoch, when the number of mini-batches is known, and stepped to
     /// the epoch; dropped when an epoch is abandoned.
@@ -107,7 +107,7 @@ pub struct Learner {
 impl Learner {
     /// A fresh model and optimizer as `config` describes them, on `device` (an autodiff device).
     pub fn new(config: &RunConfig, device: &Device) -> Self {
-        let model = MlpConfig::new(config.model.clone(), config.output())
+        let model = NetworkConfig::new(config.model.clone(), config.output())
             .init(config.training.seed, device);
         Self {
             model: Some(model),
@@ -127,7 +127,7 @@ impl Learner {
         checkpoint: &Checkpoint,
     ) -> anyhow::Result<Self> {
         let mut learner = Self::new(config, device);
-        let model = MlpConfig::new(config.model.clone(), config.output())
+        let model = NetworkConfig::new(config.model.clone(), config.output())
             .load(&checkpoint.model_path(), device)?;
         learner.model = Some(model);
         let path = checkpoint.optimizer_path();
@@ -142,7 +142,7 @@ impl Learner {
     }
 
     /// Starts from `model` instead of the drawn weights: fine-tuning. Before the first epoch.
-    pub fn start_from(&mut self, model: Mlp) {
+    pub fn start_from(&mut self, model: Network) {
         debug_assert_eq!(self.epoch, 0);
         self.model = Some(model);
     }
@@ -153,7 +153,7 @@ impl Learner {
     }
 
     /// The model as trained so far.
-    pub fn model(&self) -> &Mlp {
+    pub fn model(&self) -> &Network {
         self.model
             .as_ref()
             .expect("the model is back after every step")

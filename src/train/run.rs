@@ -14,7 +14,7 @@ use crate::data::MnistSplits;
 use crate::data::image_folder::{LoadStats, Skipped};
 use crate::data::run_data::RunData;
 use crate::files::write_atomically;
-use crate::model::{Mlp, MlpConfig};
+use crate::model::{Network, NetworkConfig};
 use crate::train::charts::{self, Curves};
 use crate::train::checkpoint::{self, Checkpoint, Damaged};
 use crate::train::config::RunConfig;
@@ -56,6 +56,8 @@ pub struct Overrides {
     pub init_from: Option<PathBuf>,
     /// `[output] dir`.
     pub out: Option<PathBuf>,
+    /// `[data] train_limit` (not a flag of `train`: `reproduce --quick` sets it).
+    pub train_limit: Option<usize>,
 }
 
 impl Overrides {
@@ -76,6 +78,9 @@ impl Overrides {
         if let Some(out) = &self.out {
             config.output.dir = Some(out.clone());
         }
+        if let Some(limit) = self.train_limit {
+            config.data.train_limit = Some(limit);
+        }
     }
 }
 
@@ -90,7 +95,7 @@ pub struct Run {
     /// How long an image folder took to read.
     pub load: Option<LoadStats>,
     /// The weights a fine-tuned run starts from, and what was said about them.
-    pub init: Option<(Mlp, String)>,
+    pub init: Option<(Network, String)>,
     /// The devices it trains and evaluates on.
     pub devices: Devices,
     /// The run folder.
@@ -451,21 +456,25 @@ fn initial_weights(
     config: &RunConfig,
     from: &Path,
     devices: &Devices,
-) -> anyhow::Result<(Mlp, String)> {
+) -> anyhow::Result<(Network, String)> {
     let source = Trained::load(from, &devices.train)
         .with_context(|| format!("[training] init_from {}", from.display()))?;
     let (theirs, ours) = (source.model.sizes(), &config.model.sizes);
     let hidden = |sizes: &[usize]| sizes[..sizes.len() - 1].to_vec();
-    if hidden(&theirs) != hidden(ours) || source.config.model.batch_norm != config.model.batch_norm
+    if hidden(&theirs) != hidden(ours)
+        || source.config.model.batch_norm != config.model.batch_norm
+        || source.config.model.conv != config.model.conv
     {
         bail!(
-            "[training] init_from {}: its network is {theirs:?}{}, this run's {ours:?}{}; all but the last size must match",
+            "[training] init_from {}: its network is {}{}, this run's {}{}; all but the last size must match",
             from.display(),
+            source.config.model.describe_layers(),
             if source.config.model.batch_norm {
                 " with batch norm"
             } else {
                 ""
             },
+            config.model.describe_layers(),
             if config.model.batch_norm {
                 " with batch norm"
             } else {
@@ -473,21 +482,30 @@ fn initial_weights(
             },
         );
     }
-    let fresh = MlpConfig::new(config.model.clone(), config.output())
+    let fresh = NetworkConfig::new(config.model.clone(), config.output())
         .init(config.training.seed, &devices.train);
     let (outputs, classes) = (theirs[theirs.len() - 1], ours[ours.len() - 1]);
     let mut layers = source.model.layers().to_vec();
     let note = if outputs == classes {
         format!("Starting from the weights of {}", source.path.display())
     } else {
-        *layers.last_mut().expect("an MLP has a layer") =
-            fresh.layers().last().expect("an MLP has a layer").clone();
+        *layers.last_mut().expect("a network has a layer") = fresh
+            .layers()
+            .last()
+            .expect("a network has a layer")
+            .clone();
         format!(
-            "Starting from the weights of {}: its hidden layers are kept; its last layer has {outputs} outputs and this run {classes} classes, so that layer is drawn afresh",
-            source.path.display()
+            "Starting from the weights of {}: its {} layers are kept; its last layer has {outputs} outputs and this run {classes} classes, so that layer is drawn afresh",
+            source.path.display(),
+            if config.model.conv.is_empty() {
+                "hidden"
+            } else {
+                "convolutional and hidden"
+            }
         )
     };
     let model = fresh
+        .with_conv(source.model.conv().to_vec())
         .with_norms(source.model.norms().to_vec())
         .with_layers(layers);
     Ok((model, note))

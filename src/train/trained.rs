@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::data::digit_image::Pixels;
 use crate::data::{IMAGE_PIXELS, MnistBatch, RunData};
 use crate::model::inference;
-use crate::model::{Mlp, MlpConfig};
+use crate::model::{Network, NetworkConfig};
 use crate::train::checkpoint::{CONFIG_FILE, Checkpoint, MODEL_FILE};
 use crate::train::config::RunConfig;
 
@@ -17,7 +17,7 @@ pub struct Trained {
     /// The run's resolved config.
     pub config: RunConfig,
     /// The weights, on the evaluation device.
-    pub model: Mlp,
+    pub model: Network,
     /// The record they were read from.
     pub path: PathBuf,
 }
@@ -48,7 +48,7 @@ impl Trained {
             bail!("{} does not exist", path.display());
         };
         let model =
-            MlpConfig::new(config.model.clone(), config.output()).load(&model_path, device)?;
+            NetworkConfig::new(config.model.clone(), config.output()).load(&model_path, device)?;
         let (classes, outputs) = (config.class_names().len(), config.model.sizes.last());
         if Some(&classes) != outputs {
             bail!(

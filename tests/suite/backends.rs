@@ -92,14 +92,14 @@ mod cpu_pair {
     use burn::optim::GradientsParams;
     use digits::backend::Devices;
     use digits::data::MnistBatcher;
-    use digits::model::MlpConfig;
+    use digits::model::NetworkConfig;
     use digits::train::RunConfig;
     use std::path::Path;
 
     /// Every parameter's gradient of one mini-batch's cost, flattened, on `backend`.
     fn gradients(config: &RunConfig, backend: BackendName) -> Vec<Vec<f32>> {
         let device = Devices::select(backend, None).unwrap().train;
-        let model = MlpConfig::new(config.model.clone(), config.output()).init(7, &device);
+        let model = NetworkConfig::new(config.model.clone(), config.output()).init(7, &device);
         let items = (0..20)
             .map(|i| MnistItem {
                 image: std::array::from_fn(|r| {

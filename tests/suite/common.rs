@@ -336,3 +336,52 @@ pub fn trained_nielsen(dir: &Path) -> PathBuf {
         .succeeds();
     run
 }
+
+/// A small convolutional network, written as `dir/conv.toml`: two pooled 3×3 layers of 4 and
+/// 6 maps, FC 20, ReLU, dropout after the first conv layer, on the hidden layer and on the
+/// scores, L2 over the filters too, SGD with momentum, 3 epochs of mini-batches of 10, and
+/// 100 validation images (so that it suits the synthetic data as well as MNIST).
+pub fn small_conv_config(dir: &Path) -> PathBuf {
+    let path = dir.join("conv.toml");
+    std::fs::write(
+        &path,
+        "[model]\nsizes = [150, 20, 10]\nactivation = \"relu\"\ninit = \"he\"\n\
+         dropout = 0.5\noutput_dropout = 0.25\n\
+         [[model.conv]]\nmaps = 4\nkernel = 3\npool = 2\ndropout = 0.25\n\
+         [[model.conv]]\nmaps = 6\nkernel = 3\npool = 2\n\
+         [loss]\ncost = \"cross_entropy\"\nl2 = 0.5\n\
+         [optimizer]\nname = \"sgd\"\nlr = 0.05\nmomentum = 0.9\n\
+         [training]\nepochs = 3\nbatch_size = 10\nseed = 1\n[data]\nvalidation_size = 100\n",
+    )
+    .unwrap();
+    path
+}
+
+/// The first `n` MNIST test digits saved as PNGs in `dir`: their labels and files.
+pub fn test_digit_files(dir: &Path, n: usize) -> (Vec<u8>, Vec<PathBuf>) {
+    test_digits(mnist(), n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (label, image))| {
+            let path = dir.join(format!("digit-{i}.png"));
+            image.save(&path).unwrap();
+            (label, path)
+        })
+        .unzip()
+}
+
+/// `digits errors RUN... --output grid --limit 10000`: it says it drew `misclassified` digits,
+/// and the picture is there.
+pub fn errors_drawn(runs: &[PathBuf], grid: &Path, misclassified: usize) {
+    let errors = Digits::new("errors")
+        .args(runs)
+        .arg("--output")
+        .arg(grid)
+        .args(["--limit", "10000"])
+        .succeeds();
+    assert!(
+        errors.contains(&format!("with {misclassified} misclassified")),
+        "{errors}"
+    );
+    assert!(grid.is_file());
+}

@@ -52,28 +52,9 @@ fn three_runs_vote_in_eval_errors_and_predict() {
         "the vote ({voted}) does not beat the members' mean ({mean})"
     );
 
-    let grid = tmp.path().join("errors.png");
-    let errors = Digits::new("errors")
-        .args(&runs)
-        .arg("--output")
-        .arg(&grid)
-        .args(["--limit", "10000"])
-        .succeeds();
-    assert!(
-        errors.contains(&format!("with {} misclassified", 10_000 - voted)),
-        "{errors}"
-    );
+    errors_drawn(&runs, &tmp.path().join("errors.png"), 10_000 - voted);
 
-    let digits_ = test_digits(mnist(), 5);
-    let files: Vec<PathBuf> = digits_
-        .iter()
-        .enumerate()
-        .map(|(i, (_, image))| {
-            let path = tmp.path().join(format!("digit-{i}.png"));
-            image.save(&path).unwrap();
-            path
-        })
-        .collect();
+    let (_, files) = test_digit_files(tmp.path(), 5);
     let mut predict = Digits::new("predict");
     for run in &runs {
         predict = predict.arg("--model").arg(run);

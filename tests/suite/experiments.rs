@@ -11,6 +11,7 @@ pub fn tests() -> Vec<Test> {
         test!(train_limit_trains_on_a_subset),
         test!(misplaced_optimizer_key_is_a_clean_error),
         test!(reproduce_quick_runs_the_suite_and_writes_the_report, MNIST),
+        test!(a_shortened_reproduce_row_says_so, MNIST),
     ]
 }
 
@@ -191,7 +192,8 @@ fn misplaced_optimizer_key_is_a_clean_error() {
 }
 
 /// `reproduce --quick` runs the whole suite on real MNIST and writes the report: a row per
-/// experiment, a chart per group, and the quick-mode warning. The claims that hold after two
+/// experiment, the convolutional chapters' included (on 1,000 training images), a chart per
+/// group, and the quick-mode warning. The claims that hold after two
 /// epochs already (SGD slowest, N(0, 0.01²) does not learn) are checked too.
 fn reproduce_quick_runs_the_suite_and_writes_the_report() {
     let tmp = tempfile::tempdir().unwrap();
@@ -226,6 +228,44 @@ fn reproduce_quick_runs_the_suite_and_writes_the_report() {
             .unwrap()
             .to_string()
     };
+    assert!(
+        row("network3-expanded").contains("test at the best validation"),
+        "{report}"
+    );
     assert!(row("ch6-optimizer-sgd").contains("| holds |"), "{report}");
     assert!(row("ch6-init-std001").contains("| holds |"), "{report}");
+}
+
+/// `reproduce --only network3-fc --epochs 1`: the convolutional chapter runs when named, the
+/// report gives Nielsen's figure beside ours read his way, and says the row ran 1 of 60 epochs.
+fn a_shortened_reproduce_row_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("reproduce");
+    Digits::new("reproduce")
+        .args(["--only", "network3-fc", "--epochs", "1", "--quiet"])
+        .data_dir(mnist())
+        .out(&out)
+        .succeeds();
+    let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    assert!(
+        report.contains("Made by `digits reproduce --epochs 1 --only network3-fc`"),
+        "{report}"
+    );
+    assert!(report.contains("**Shortened rows:**"), "{report}");
+    let row = report
+        .lines()
+        .find(|l| l.starts_with("| `network3-fc` | "))
+        .unwrap();
+    assert!(
+        row.contains("| 97.80% test at the best validation | ")
+            && row.contains("(epoch 1, 1 of 60 epochs)"),
+        "{row}"
+    );
+    assert!(report.contains("| `network3-fc` | 1 of 60 |"), "{report}");
+    // Nothing else ran: no other run folder.
+    let runs: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .collect();
+    assert_eq!(runs.len(), 1);
 }

@@ -1,11 +1,12 @@
-//! `digits gradcheck` on both costs through the real binary.
+//! `digits gradcheck` on every cost, and on a convolutional network, through the real binary.
 
 use crate::common::*;
 
 pub fn tests() -> Vec<Test> {
     vec![
         test!(autodiff_matches_central_differences_for_both_costs),
-        test!(gradcheck_refuses_dropout),
+        test!(gradcheck_covers_convolutions_pooling_and_dropout, MNIST),
+        test!(gradcheck_refuses_batch_norm),
     ]
 }
 
@@ -57,21 +58,56 @@ fn autodiff_matches_central_differences_for_both_costs() {
     }
 }
 
-/// Dropout makes the cost random: gradcheck refuses such a network with a one-line error.
-fn gradcheck_refuses_dropout() {
+/// A convolutional network with max-pooling and dropout in three places, ReLU and He's zero
+/// biases, on real MNIST digits: every filter, weight and bias passes, and the biases of the
+/// convolutions, which sit on ReLU's kink over the blank background, are named as such.
+fn gradcheck_covers_convolutions_pooling_and_dropout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = small_conv_config(tmp.path());
+    let stdout = Digits::new("gradcheck")
+        .config(&config)
+        .data_dir(mnist())
+        .succeeds();
+    for (param, shape) in [
+        ("conv.0.conv.weight", "[4, 1, 3, 3]"),
+        ("conv.0.conv.bias", "[4]"),
+        ("conv.1.conv.weight", "[6, 4, 3, 3]"),
+        ("conv.1.conv.bias", "[6]"),
+        ("layers.0.weight", "[150, 20]"),
+        ("layers.1.bias", "[10]"),
+    ] {
+        let line = stdout.lines().find(|l| l.contains(param));
+        assert!(line.is_some_and(|l| l.contains(shape)), "{param}: {stdout}");
+    }
+    assert!(stdout.contains("at a ReLU kink"), "{stdout}");
+    assert!(!stdout.contains("TOO LARGE"), "{stdout}");
+    assert!(
+        stdout.contains("OK: every relative error is below"),
+        "{stdout}"
+    );
+}
+
+/// Batch statistics are not checked: gradcheck refuses batch normalisation with one line.
+fn gradcheck_refuses_batch_norm() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    synthetic_mnist(&data, 300, 100, false);
+    synthetic_mnist(&data, 1100, 100, false);
     let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/best.toml"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/ch6-batchnorm-on.toml"),
     )
     .unwrap()
-        + "\n[data]\nvalidation_size = 100\n";
-    let config = tmp.path().join("best.toml");
+    .replace("[data]\n", "[data]\nvalidation_size = 100\n");
+    let config = tmp.path().join("batchnorm.toml");
     std::fs::write(&config, text).unwrap();
     let message = Digits::new("gradcheck")
         .config(&config)
         .data_dir(&data)
         .fails();
-    assert!(message.contains("set [model] dropout = 0"), "{message}");
+    assert_eq!(
+        message.trim_end(),
+        format!(
+            "error: {}: gradcheck does not check batch normalisation; set [model] batch_norm = false",
+            config.display()
+        )
+    );
 }

@@ -10,6 +10,7 @@ mod backends;
 mod browser;
 mod charts;
 mod common;
+mod conv;
 mod data_info;
 mod ensemble;
 mod errors;
@@ -33,6 +34,7 @@ fn main() -> std::process::ExitCode {
             backends::tests(),
             browser::tests(),
             charts::tests(),
+            conv::tests(),
             data_info::tests(),
             ensemble::tests(),
             errors::tests(),
