@@ -287,8 +287,11 @@ pub struct Options {
     /// Every run cut to [`QUICK_EPOCHS`] epochs, and those run on request to
     /// [`QUICK_EXAMPLES`] training examples.
     pub quick: bool,
-    /// Every run cut to at most this many epochs.
+    /// Every new run cut to at most this many epochs.
     pub epochs: Option<usize>,
+    /// Runs already in `out` are kept: resumed to their own epochs (a finished one is read
+    /// back, not trained again) instead of moved aside and trained afresh.
+    pub keep: bool,
     /// Only the experiments named by one of these, or whose name contains one; none, every
     /// group but those run on request.
     pub only: Vec<String>,
@@ -379,8 +382,9 @@ pub fn reproduce(
         let config = options.configs.join(format!("{}.toml", experiment.name));
         announce(&format!("== {} ({})", experiment.name, config.display()));
         let begun = Instant::now();
+        let dir = options.out.join(experiment.name);
         let mut overrides = Overrides {
-            out: Some(options.out.join(experiment.name)),
+            out: Some(dir.clone()),
             data_dir: options.data_dir.clone(),
             backend: options.backend,
             ..Overrides::default()
@@ -394,7 +398,18 @@ pub fn reproduce(
         if options.quick && group.on_request {
             overrides.train_limit = Some(QUICK_EXAMPLES);
         }
-        let run = Run::new(&config, &overrides, true)?;
+        let kept = options.keep && dir.join(crate::train::run::CONFIG_FILE).is_file();
+        let run = if kept {
+            announce(&format!("   (kept: resuming {})", dir.display()));
+            let kept = Overrides {
+                data_dir: options.data_dir.clone(),
+                backend: options.backend,
+                ..Overrides::default()
+            };
+            Run::resume(&dir, None, &kept)?
+        } else {
+            Run::new(&config, &overrides, true)?
+        };
         if let Some(aside) = &run.moved_aside {
             announce(&format!(
                 "   (the previous run is kept in {})",
@@ -407,9 +422,14 @@ pub fn reproduce(
             backend,
             Outcome {
                 experiment: *experiment,
-                summary,
                 planned,
-                seconds: begun.elapsed().as_secs_f64(),
+                // A kept run's time is its epochs' (what this sitting did is only the rest).
+                seconds: if kept {
+                    summary.history.iter().map(|e| e.seconds).sum()
+                } else {
+                    begun.elapsed().as_secs_f64()
+                },
+                summary,
             },
         ));
     }
@@ -559,6 +579,9 @@ fn render(outcomes: &[Outcome], options: &Options, backend: &str, seconds: f64) 
     if let Some(epochs) = options.epochs {
         flags += &format!(" --epochs {epochs}");
     }
+    if options.keep {
+        flags += " --keep";
+    }
     for only in &options.only {
         flags += &format!(" --only {only}");
     }
@@ -580,7 +603,7 @@ fn render(outcomes: &[Outcome], options: &Options, backend: &str, seconds: f64) 
     md.push_str(
         "Accuracies are the best over the epochs, on the split the book reports, as the books report them. \
          Where a book only draws a figure, the table states what the figure shows and checks it against our runs. \
-         *Time* is the wall time of the whole run: loading the data, training, evaluating every epoch and writing a checkpoint every epoch.\n\n",
+         *Time* is the wall time of the whole run: loading the data, training, evaluating every epoch and writing a checkpoint every epoch; for a run kept from an earlier sitting (`--keep`), the sum of its epochs' training passes.\n\n",
     );
     md.push_str("| experiment | source | published | ours | difference | time |\n");
     md.push_str("|---|---|---|---|---|---|\n");

@@ -17,9 +17,13 @@ pub struct Args {
     /// the whole pipeline in minutes, for CI.
     #[arg(long)]
     pub quick: bool,
-    /// Cut every run to at most N epochs; the report says which rows ran shorter.
+    /// Cut every new run to at most N epochs; the report says which rows ran shorter.
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
+    /// Keep the runs already in the output folder: resume each to its own epochs (a finished
+    /// one is read back, not trained again) instead of training it afresh.
+    #[arg(long)]
+    pub keep: bool,
     /// Only the experiment of this name, or those whose name contains it (ch6-optimizer);
     /// repeatable. Without
     /// it every group runs but the convolutional chapters (network3, convnet), which run when
@@ -50,6 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out: args.out,
         quick: args.quick,
         epochs: args.epochs,
+        keep: args.keep,
         only: args.only,
         data_dir: args.data_dir,
         backend: args.backend,

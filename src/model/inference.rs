@@ -40,10 +40,18 @@ pub fn correct(model: &Network, split: &MnistBatch) -> usize {
     })
 }
 
-/// Each image's probability of each class: `[n, 784]` -> `n × classes`. For logits this is
-/// their softmax; sigmoid activations, which need not sum to one, are divided by their sum.
+/// Each image's probability of each class: `[n, 784]` -> `n × classes`, [`EVAL_ROWS`] images
+/// at a time. For logits this is their softmax; sigmoid activations, which need not sum to one,
+/// are divided by their sum.
 pub fn probabilities(model: &Network, output: Output, images: Tensor<2>) -> Vec<Vec<f32>> {
-    probabilities_of(model.forward(images), output)
+    let n = images.dims()[0];
+    (0..n)
+        .step_by(EVAL_ROWS)
+        .flat_map(|start| {
+            let rows = images.clone().slice(start..(start + EVAL_ROWS).min(n));
+            probabilities_of(model.forward(rows), output)
+        })
+        .collect()
 }
 
 /// [`probabilities`] from the network's output `scores` (`[n, classes]`).

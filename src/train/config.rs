@@ -245,6 +245,9 @@ impl RunConfig {
         if let Some(limit) = self.data.train_limit {
             schedule += &format!(", first {limit} training examples");
         }
+        if self.data.expand {
+            schedule += ", expanded data (each training image and its four one-pixel shifts)";
+        }
         if let Some(run) = &t.init_from {
             schedule += &format!(", starting from {}", run.display());
         }

@@ -237,7 +237,8 @@ fn reproduce_quick_runs_the_suite_and_writes_the_report() {
 }
 
 /// `reproduce --only network3-fc --epochs 1`: the convolutional chapter runs when named, the
-/// report gives Nielsen's figure beside ours read his way, and says the row ran 1 of 60 epochs.
+/// report gives Nielsen's figure beside ours read his way, and says the row ran 1 of 60 epochs;
+/// again with `--keep`, the finished run is read back, not trained again.
 fn a_shortened_reproduce_row_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("reproduce");
@@ -268,4 +269,32 @@ fn a_shortened_reproduce_row_says_so() {
         .filter(|e| e.as_ref().unwrap().path().is_dir())
         .collect();
     assert_eq!(runs.len(), 1);
+
+    // --keep reads the finished run back instead of training it again: the same row.
+    let metrics = std::fs::read(out.join("network3-fc/metrics.csv")).unwrap();
+    let stdout = Digits::new("reproduce")
+        .args([
+            "--only",
+            "network3-fc",
+            "--epochs",
+            "1",
+            "--keep",
+            "--quiet",
+        ])
+        .data_dir(mnist())
+        .out(&out)
+        .succeeds();
+    assert!(stdout.contains("(kept: resuming "), "{stdout}");
+    let again = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    let kept = again
+        .lines()
+        .find(|l| l.starts_with("| `network3-fc` | "))
+        .unwrap();
+    let without_time = |row: &str| row.rsplitn(3, '|').nth(2).unwrap().to_string();
+    assert_eq!(without_time(kept), without_time(row));
+    assert_eq!(
+        std::fs::read(out.join("network3-fc/metrics.csv")).unwrap(),
+        metrics
+    );
+    assert!(!out.join("network3-fc.previous-1").exists());
 }
