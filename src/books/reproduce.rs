@@ -13,9 +13,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::backend::BackendName;
+use crate::backend::{BackendName, Devices};
 use crate::files::write_atomically;
 use crate::train::charts::{self, Curves};
+use crate::train::ensemble::Ensemble;
 use crate::train::learner::Observer;
 use crate::train::metrics::{self, EpochMetrics};
 use crate::train::run::{Overrides, Run, RunSummary};
@@ -31,8 +32,13 @@ pub const REPORT_FILE: &str = "REPORT.md";
 /// One experiment: a config of `configs/`, and what its book published.
 #[derive(Debug, Clone, Copy)]
 pub struct Experiment {
-    /// The config's file stem in `configs/`; also the run folder's name.
+    /// The row's name and its run folder's.
     pub name: &'static str,
+    /// The config's file stem in `configs/`; the name, but for an ensemble.
+    pub config: &'static str,
+    /// For an ensemble, one run per seed (in `<name>/seed-<n>/`), voting at their best
+    /// validation epochs; empty for one run with the config's own seed.
+    pub seeds: &'static [u64],
     /// Where it comes from: book, chapter, figure.
     pub source: &'static str,
     /// What the book reports.
@@ -51,6 +57,11 @@ pub enum Published {
     },
     /// A claim read from a figure.
     Claim(Claim),
+    /// The test accuracy, in percent, of an ensemble's plurality vote.
+    Vote {
+        /// The figure, in percent.
+        percent: f64,
+    },
 }
 
 /// Which split a published accuracy was measured on.
@@ -113,8 +124,28 @@ const fn accuracy(
 ) -> Experiment {
     Experiment {
         name,
+        config: name,
+        seeds: &[],
         source,
         published: Published::Accuracy { split, percent },
+    }
+}
+
+/// An ensemble: runs of `config` with each of `seeds`, whose vote's test accuracy the book
+/// publishes.
+const fn ensemble(
+    name: &'static str,
+    config: &'static str,
+    seeds: &'static [u64],
+    source: &'static str,
+    percent: f64,
+) -> Experiment {
+    Experiment {
+        name,
+        config,
+        seeds,
+        source,
+        published: Published::Vote { percent },
     }
 }
 
@@ -122,6 +153,8 @@ const fn accuracy(
 const fn claim(name: &'static str, source: &'static str, claim: Claim) -> Experiment {
     Experiment {
         name,
+        config: name,
+        seeds: &[],
         source,
         published: Published::Claim(claim),
     }
@@ -214,16 +247,22 @@ pub const SUITE: &[Group] = &[
         experiments: &[
             Experiment {
                 name: "ch6-overfit",
+                config: "ch6-overfit",
+                seeds: &[],
                 source: "*Deep Learning from Scratch*, ch. 6, fig. 6-20",
                 published: Published::Claim(Claim::Overfits),
             },
             Experiment {
                 name: "ch6-overfit-weight-decay",
+                config: "ch6-overfit-weight-decay",
+                seeds: &[],
                 source: "*Deep Learning from Scratch*, ch. 6, fig. 6-21",
                 published: Published::Claim(Claim::NarrowsGapOf("ch6-overfit")),
             },
             Experiment {
                 name: "ch6-overfit-dropout",
+                config: "ch6-overfit-dropout",
+                seeds: &[],
                 source: "*Deep Learning from Scratch*, ch. 6, fig. 6-23",
                 published: Published::Claim(Claim::NarrowsGapOf("ch6-overfit")),
             },
@@ -251,6 +290,13 @@ pub const SUITE: &[Group] = &[
                 Split::TestAtBestValidation,
                 99.60,
             ),
+            ensemble(
+                "network3-ensemble",
+                "network3-dropout",
+                &[1, 2, 3, 4, 5],
+                NNDL6,
+                99.67,
+            ),
         ],
     },
     Group {
@@ -268,6 +314,8 @@ pub const SUITE: &[Group] = &[
         on_request: false,
         experiments: &[Experiment {
             name: "best",
+            config: "best",
+            seeds: &[],
             source: "MLPs without augmentation, 98.4–98.6%",
             published: Published::Accuracy {
                 split: Split::Test,
@@ -301,6 +349,17 @@ pub struct Options {
     pub backend: Option<BackendName>,
 }
 
+/// An ensemble's plurality vote on the test split.
+#[derive(Debug, Clone)]
+pub struct Vote {
+    /// Test images the vote classifies correctly.
+    pub correct: usize,
+    /// Test images.
+    pub total: usize,
+    /// Each member's own test accuracy, in percent.
+    pub members: Vec<f64>,
+}
+
 /// One finished experiment.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -310,6 +369,8 @@ pub struct Outcome {
     pub summary: RunSummary,
     /// The epochs its config plans; more than it ran where the run was cut short.
     pub planned: usize,
+    /// For an ensemble, its vote (`summary` is then its first member's).
+    pub vote: Option<Vote>,
     /// Wall time of the whole run: loading, training, evaluating and checkpointing.
     pub seconds: f64,
 }
@@ -379,57 +440,53 @@ pub fn reproduce(
     let started = Instant::now();
     let mut outcomes = Vec::new();
     for (group, experiment) in experiments {
-        let config = options.configs.join(format!("{}.toml", experiment.name));
+        let config = options.configs.join(format!("{}.toml", experiment.config));
         announce(&format!("== {} ({})", experiment.name, config.display()));
-        let begun = Instant::now();
         let dir = options.out.join(experiment.name);
-        let mut overrides = Overrides {
-            out: Some(dir.clone()),
-            data_dir: options.data_dir.clone(),
-            backend: options.backend,
-            ..Overrides::default()
-        };
         let planned = crate::train::RunConfig::load(&config)?.training.epochs;
         let cap = match (options.quick, options.epochs) {
             (true, cap) => Some(cap.unwrap_or(QUICK_EPOCHS).min(QUICK_EPOCHS)),
             (false, cap) => cap,
         };
-        overrides.epochs = cap.map(|cap| planned.min(cap));
-        if options.quick && group.on_request {
-            overrides.train_limit = Some(QUICK_EXAMPLES);
-        }
-        let kept = options.keep && dir.join(crate::train::run::CONFIG_FILE).is_file();
-        let run = if kept {
-            announce(&format!("   (kept: resuming {})", dir.display()));
-            let kept = Overrides {
-                data_dir: options.data_dir.clone(),
-                backend: options.backend,
-                ..Overrides::default()
-            };
-            Run::resume(&dir, None, &kept)?
-        } else {
-            Run::new(&config, &overrides, true)?
+        let overrides = Overrides {
+            data_dir: options.data_dir.clone(),
+            backend: options.backend,
+            epochs: cap.map(|cap| planned.min(cap)),
+            train_limit: (options.quick && group.on_request).then_some(QUICK_EXAMPLES),
+            ..Overrides::default()
         };
-        if let Some(aside) = &run.moved_aside {
-            announce(&format!(
-                "   (the previous run is kept in {})",
-                aside.display()
-            ));
+        let mut trained = Vec::new();
+        if experiment.seeds.is_empty() {
+            trained.push(train_one(
+                &config, &dir, &overrides, options, stop, announce, observer,
+            )?);
         }
-        let backend = run.devices.describe();
-        let summary = run.train(stop, observer)?;
+        for &seed in experiment.seeds {
+            let seeded = Overrides {
+                seed: Some(seed),
+                ..overrides.clone()
+            };
+            let member = dir.join(format!("seed-{seed}"));
+            announce(&format!("   seed {seed} ({})", member.display()));
+            trained.push(train_one(
+                &config, &member, &seeded, options, stop, announce, observer,
+            )?);
+        }
+        let vote = if experiment.seeds.is_empty() {
+            None
+        } else {
+            Some(vote_at_best_validation(&trained, options)?)
+        };
+        let mut trained = trained.into_iter();
+        let (backend, summary, seconds) = trained.next().expect("a run per experiment");
         outcomes.push((
             backend,
             Outcome {
                 experiment: *experiment,
                 planned,
-                // A kept run's time is its epochs' (what this sitting did is only the rest).
-                seconds: if kept {
-                    summary.history.iter().map(|e| e.seconds).sum()
-                } else {
-                    begun.elapsed().as_secs_f64()
-                },
+                seconds: seconds + trained.map(|(_, _, s)| s).sum::<f64>(),
                 summary,
+                vote,
             },
         ));
     }
@@ -462,6 +519,78 @@ pub fn reproduce(
     let path = options.out.join(REPORT_FILE);
     write_atomically(&path, report.as_bytes())?;
     Ok(path)
+}
+
+/// Trains the run of `config` in `dir`, or with `--keep` resumes the one there, and returns
+/// its backend, what it achieved and its time: the wall time of this sitting, or a kept run's
+/// epochs' (what this sitting did is only the rest).
+fn train_one(
+    config: &Path,
+    dir: &Path,
+    overrides: &Overrides,
+    options: &Options,
+    stop: &AtomicBool,
+    announce: &mut dyn FnMut(&str),
+    observer: &mut dyn Observer,
+) -> anyhow::Result<(String, RunSummary, f64)> {
+    let begun = Instant::now();
+    let kept = options.keep && dir.join(crate::train::run::CONFIG_FILE).is_file();
+    let run = if kept {
+        announce(&format!("   (kept: resuming {})", dir.display()));
+        let resumed = Overrides {
+            data_dir: options.data_dir.clone(),
+            backend: options.backend,
+            ..Overrides::default()
+        };
+        Run::resume(dir, None, &resumed)?
+    } else {
+        let overrides = Overrides {
+            out: Some(dir.to_path_buf()),
+            ..overrides.clone()
+        };
+        Run::new(config, &overrides, true)?
+    };
+    if let Some(aside) = &run.moved_aside {
+        announce(&format!(
+            "   (the previous run is kept in {})",
+            aside.display()
+        ));
+    }
+    let backend = run.devices.describe();
+    let summary = run.train(stop, observer)?;
+    let seconds = if kept {
+        summary.history.iter().map(|e| e.seconds).sum()
+    } else {
+        begun.elapsed().as_secs_f64()
+    };
+    Ok((backend, summary, seconds))
+}
+
+/// The members' plurality vote on the test split, each member read at its best validation
+/// epoch (the checkpoint every run keeps), as network3's figures are read.
+fn vote_at_best_validation(
+    members: &[(String, RunSummary, f64)],
+    options: &Options,
+) -> anyhow::Result<Vote> {
+    let checkpoints: Vec<PathBuf> = members
+        .iter()
+        .map(|(_, summary, _)| {
+            let best = metrics::best_validation(&summary.history).expect("a run trains an epoch");
+            crate::train::checkpoint::folder(&summary.dir, best.epoch)
+        })
+        .collect();
+    let device = Devices::select(options.backend.unwrap_or(BackendName::Auto), None)?.eval;
+    let evaluation =
+        Ensemble::load(&checkpoints, &device)?.evaluate(options.data_dir.as_deref(), &device)?;
+    Ok(Vote {
+        correct: evaluation.matrix.correct(),
+        total: evaluation.matrix.total(),
+        members: evaluation
+            .members
+            .iter()
+            .map(|(_, own)| 100.0 * own.correct() as f64 / own.total() as f64)
+            .collect(),
+    })
 }
 
 /// Our figure and how it compares, for the table: (published, ours, difference).
@@ -498,6 +627,24 @@ fn compare(outcome: &Outcome, all: &[Outcome]) -> (String, String, String) {
             (
                 format!("{percent:.2}% {name}"),
                 format!("{ours:.2}% {name} (epoch {}{shortened})", best.epoch),
+                format!("{:+.2} points", ours - percent),
+            )
+        }
+        Published::Vote { percent } => {
+            let vote = outcome.vote.as_ref().expect("an ensemble votes");
+            let ours = 100.0 * vote.correct as f64 / vote.total as f64;
+            let members: Vec<String> = vote.members.iter().map(|m| format!("{m:.2}")).collect();
+            let shortened = if history.len() < outcome.planned {
+                format!("; {} of {} epochs each", history.len(), outcome.planned)
+            } else {
+                String::new()
+            };
+            (
+                format!("{percent:.2}% test, {} runs voting", vote.members.len()),
+                format!(
+                    "{ours:.2}% test (members at their best validation epochs: {}%{shortened})",
+                    members.join(", ")
+                ),
                 format!("{:+.2} points", ours - percent),
             )
         }

@@ -218,7 +218,15 @@ fn reproduce_quick_runs_the_suite_and_writes_the_report() {
                 .find(|l| l.starts_with(&format!("| `{}` | ", experiment.name)))
                 .unwrap_or_else(|| panic!("no row for {}: {report}", experiment.name));
             assert!(row.ends_with(" s |"), "{row}");
-            assert!(out.join(experiment.name).join("metrics.csv").is_file());
+            let run = out.join(experiment.name);
+            for seed in experiment.seeds {
+                assert!(run.join(format!("seed-{seed}/metrics.csv")).is_file());
+            }
+            assert!(
+                experiment.seeds.is_empty() || row.contains(" runs voting | "),
+                "{row}"
+            );
+            assert!(!experiment.seeds.is_empty() || run.join("metrics.csv").is_file());
         }
     }
     let row = |name: &str| {
