@@ -206,7 +206,7 @@ fn reproduce_quick_runs_the_suite_and_writes_the_report() {
     assert!(stdout.contains("Wrote "), "{stdout}");
     let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(report.contains("**Quick mode:**"), "{report}");
-    for group in digits::books::reproduce::SUITE {
+    for group in digits::books::suite::SUITE {
         assert!(
             out.join(format!("{}.png", group.chart)).is_file(),
             "{} chart",
