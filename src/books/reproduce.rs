@@ -449,7 +449,7 @@ fn render(outcomes: &[Outcome], options: &Options, backend: &str, seconds: f64) 
         md.push_str("**Shortened rows:** where a run was cut to fewer epochs than its config plans, its row says how many it ran; its figure is not the book's full run.\n\n");
     }
     md.push_str(
-        "Accuracies are the best over the epochs, on the split the book reports, as the books report them. \
+        "Accuracies are read as the books report them: the best over the epochs on the split the book names, or, where a row says *test at the best validation*, network3's way: the test accuracy at the epoch of the best validation accuracy. \
          Where a book only draws a figure, the table states what the figure shows and checks it against our runs. \
          *Time* is the wall time of the whole run: loading the data, training, evaluating every epoch and writing a checkpoint every epoch; for a run kept from an earlier sitting (`--keep`), the sum of its epochs' training passes.\n\n",
     );
