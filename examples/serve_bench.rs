@@ -1,8 +1,10 @@
 //! How fast `digits serve` answers: requests per second and p50/p99 latency of
-//! `POST /api/predict` over 127.0.0.1, at 1 and at 32 concurrent clients.
+//! `POST /api/predict` over 127.0.0.1, at 1 and at 32 concurrent clients, for each model given:
+//! an MLP beside a conv net, whose answers carry its feature maps.
 //!
 //! ```sh
-//! cargo run --release --example serve_bench -- --model artifacts/nielsen
+//! cargo run --release --example serve_bench -- --model artifacts/nielsen \
+//!     --model artifacts/simple-convnet
 //! ```
 //!
 //! The server is the library's (`digits::serve::run`) on a thread of this process; the clients
@@ -23,9 +25,9 @@ use image::{DynamicImage, GrayImage, imageops};
 /// Requests per second and latency of `digits serve`'s /api/predict.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The model to serve: a run folder or a checkpoint.
-    #[arg(long, value_name = "RUN", default_value = "artifacts/nielsen")]
-    model: PathBuf,
+    /// A model to serve: a run folder or a checkpoint; repeat for several, measured in turn.
+    #[arg(long, value_name = "RUN", default_values = ["artifacts/nielsen"])]
+    model: Vec<PathBuf>,
     /// A folder with the MNIST files, for the test digits sent (default: where the run found
     /// them).
     #[arg(long, value_name = "DIR")]
@@ -44,8 +46,13 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let device = Devices::select(BackendName::Auto, None)?.eval;
-    let app = App::new(std::slice::from_ref(&args.model), &device)?;
+    let app = App::new(&args.model, &device)?;
     let files = MnistFiles::open(args.data_dir.as_deref().or(app.data().dir.as_deref()))?;
+    let models: Vec<(String, String)> = app
+        .models()
+        .into_iter()
+        .map(|m| (m.name, m.network))
+        .collect();
 
     let (ready, url) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -54,46 +61,51 @@ fn main() -> anyhow::Result<()> {
             ready.send(url.to_string()).expect("main waits")
         })
     });
-    let url = format!("{}api/predict", url.recv()?);
+    let url = url.recv()?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     println!(
-        "POST /api/predict with {} on {} cores",
-        args.model.display(),
+        "POST /api/predict on {} cores",
         std::thread::available_parallelism()?,
     );
-    println!("| PNG | clients | requests | requests/s | p50 | p99 |");
-    println!("|---|---|---|---|---|---|");
-    for &side in &args.side {
-        let bodies: Vec<Vec<u8>> = (0..16).map(|i| drawing(&files, i, side)).collect();
-        runtime.block_on(measure(&url, &bodies, 1, 200))?; // warm up
-        for &clients in &args.clients {
-            let started = Instant::now();
-            let mut latencies = runtime.block_on(measure(&url, &bodies, clients, args.requests))?;
-            let seconds = started.elapsed().as_secs_f64();
-            latencies.sort();
-            let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
-            println!(
-                "| {side}×{side} | {clients} | {} | {:.0} | {:.2} ms | {:.2} ms |",
-                latencies.len(),
-                latencies.len() as f64 / seconds,
-                at(0.50).as_secs_f64() * 1e3,
-                at(0.99).as_secs_f64() * 1e3,
-            );
+    println!("| model | PNG | clients | requests | answer | requests/s | p50 | p99 |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, network) in &models {
+        let url = format!("{url}api/predict?model={name}");
+        for &side in &args.side {
+            let bodies: Vec<Vec<u8>> = (0..16).map(|i| drawing(&files, i, side)).collect();
+            runtime.block_on(measure(&url, &bodies, 1, 200))?; // warm up
+            for &clients in &args.clients {
+                let started = Instant::now();
+                let (mut latencies, answer) =
+                    runtime.block_on(measure(&url, &bodies, clients, args.requests))?;
+                let seconds = started.elapsed().as_secs_f64();
+                latencies.sort();
+                let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+                println!(
+                    "| {name} ({network}) | {side}×{side} | {clients} | {} | {:.1} KB | {:.0} | {:.2} ms | {:.2} ms |",
+                    latencies.len(),
+                    answer as f64 / 1e3,
+                    latencies.len() as f64 / seconds,
+                    at(0.50).as_secs_f64() * 1e3,
+                    at(0.99).as_secs_f64() * 1e3,
+                );
+            }
         }
     }
     Ok(())
 }
 
-/// `requests` requests from `clients` concurrent clients; each request's latency.
+/// `requests` requests from `clients` concurrent clients: each request's latency, and the
+/// largest answer's size in bytes.
 async fn measure(
     url: &str,
     bodies: &[Vec<u8>],
     clients: usize,
     requests: usize,
-) -> anyhow::Result<Vec<Duration>> {
+) -> anyhow::Result<(Vec<Duration>, usize)> {
     let client = reqwest::Client::new();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
@@ -102,6 +114,7 @@ async fn measure(
             let share = requests / clients + usize::from(c < requests % clients);
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(share);
+                let mut answer = 0;
                 for i in 0..share {
                     let started = Instant::now();
                     let response = client
@@ -111,18 +124,20 @@ async fn measure(
                         .send()
                         .await?;
                     anyhow::ensure!(response.status().is_success(), "{}", response.status());
-                    response.bytes().await?;
+                    answer = response.bytes().await?.len();
                     latencies.push(started.elapsed());
                 }
-                Ok(latencies)
+                Ok((latencies, answer))
             })
         })
         .collect();
-    let mut latencies = Vec::with_capacity(requests);
+    let (mut latencies, mut answer) = (Vec::with_capacity(requests), 0);
     for task in tasks {
-        latencies.extend(task.await??);
+        let (some, size) = task.await??;
+        latencies.extend(some);
+        answer = answer.max(size);
     }
-    Ok(latencies)
+    Ok((latencies, answer))
 }
 
 /// Test digit `index` drawn dark on white, `side` pixels square, as PNG.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 use digits::backend::{BackendName, Devices};
-use digits::interop::export;
+use digits::interop::{Layout, export};
 use digits::train::Trained;
 
 // The arguments of `digits export`.
@@ -19,6 +19,10 @@ pub struct Args {
     /// The file to write.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
+    /// How safetensors lays out fully connected weights: digits' [n_in, n_out], or PyTorch's
+    /// nn.Linear [n_out, n_in].
+    #[arg(long, value_enum, default_value_t = Layout::Digits)]
+    pub layout: Layout,
 }
 
 /// Export formats.
@@ -36,10 +40,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let output = &args.output;
     let name = match args.format {
         Format::Safetensors => {
-            export::safetensors(&trained, output)?;
-            "safetensors"
+            export::safetensors(&trained, output, args.layout)?;
+            match args.layout {
+                Layout::Digits => "safetensors",
+                Layout::Pytorch => "safetensors in PyTorch's layout",
+            }
         }
         Format::Onnx => {
+            anyhow::ensure!(
+                args.layout == Layout::Digits,
+                "--layout applies to safetensors; ONNX has its own"
+            );
             export::onnx(&trained, output)?;
             "ONNX"
         }

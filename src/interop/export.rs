@@ -4,24 +4,31 @@
 use std::path::Path;
 
 use anyhow::Context;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
 
 use crate::files::write_atomically;
+use crate::interop::Layout;
 use crate::interop::onnx::{Provenance, to_onnx};
 use crate::train::Trained;
 
-/// Writes the weights as safetensors through burn-store, atomically. Tensor names are
-/// `layers.{i}.weight` (`[n_in, n_out]`) and `layers.{i}.bias` (`[n_out]`), f32.
+/// Writes the weights as safetensors through burn-store, atomically, in `layout`. Tensor names
+/// are digits' (docs/interop.md): `conv.{i}.conv.weight` (`[maps, channels, k, k]`) and
+/// `conv.{i}.conv.bias`, `layers.{i}.weight` (`[n_in, n_out]`, or PyTorch's `[n_out, n_in]`)
+/// and `layers.{i}.bias` (`[n_out]`), f32: a PyTorch module with `conv` and `layers` lists of
+/// `Conv2d` and `Linear` under those names loads the PyTorch layout with `load_state_dict`.
 ///
 /// The header carries one metadata entry: burn-store's default three sit in a hash map, whose
 /// order changes from run to run, and equal weights must give equal files.
-pub fn safetensors(trained: &Trained, output: &Path) -> anyhow::Result<()> {
+pub fn safetensors(trained: &Trained, output: &Path, layout: Layout) -> anyhow::Result<()> {
     let mut store = SafetensorsStore::from_bytes(None)
         .clear_metadata()
         .metadata(
             "producer",
             concat!("digits ", env!("CARGO_PKG_VERSION"), " (burn)"),
         );
+    if layout == Layout::Pytorch {
+        store = store.with_to_adapter(BurnToPyTorchAdapter);
+    }
     trained
         .model
         .save_into(&mut store)

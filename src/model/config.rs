@@ -190,7 +190,7 @@ impl ModelConfig {
             }
             rows.push(LayerRow::new(
                 name,
-                n_out.to_string(),
+                vec![n_out],
                 n_in * n_out + n_out + norms,
             ));
             let dropout = if i == last {
@@ -199,11 +199,7 @@ impl ModelConfig {
                 self.dropout
             };
             if dropout > 0.0 {
-                rows.push(LayerRow::new(
-                    format!("dropout {dropout}"),
-                    n_out.to_string(),
-                    0,
-                ));
+                rows.push(LayerRow::passive(format!("dropout {dropout}"), vec![n_out]));
             }
         }
         Summary { rows }
@@ -220,10 +216,10 @@ impl ModelConfig {
             width: IMAGE_SIDE,
         };
         if self.conv.is_empty() {
-            let row = LayerRow::new("input".into(), IMAGE_PIXELS.to_string(), 0);
+            let row = LayerRow::passive("input".into(), vec![IMAGE_PIXELS]);
             return Ok((vec![row], IMAGE_PIXELS));
         }
-        let mut rows = vec![LayerRow::new("input".into(), shape.to_string(), 0)];
+        let mut rows = vec![LayerRow::passive("input".into(), shape.dims())];
         for (i, layer) in self.conv.iter().enumerate() {
             let number = i + 1;
             let invalid = |key: &str, message: String| {
@@ -251,27 +247,23 @@ impl ModelConfig {
                 .convolved(shape)
                 .map_err(|message| invalid("kernel", at(&rows, message)))?;
             let name = format!("{}, {}", layer.describe(), self.activation);
-            rows.push(LayerRow::new(name, shape.to_string(), parameters));
+            rows.push(LayerRow::new(name, shape.dims(), parameters));
             if let Some(pool) = layer.pool {
                 shape = layer
                     .pooled(shape)
                     .map_err(|message| invalid("pool", at(&rows, message)))?;
                 rows.push(LayerRow::new(
                     format!("max-pool {pool}×{pool}"),
-                    shape.to_string(),
+                    shape.dims(),
                     0,
                 ));
             }
             if layer.dropout > 0.0 {
                 let name = format!("dropout {}", layer.dropout);
-                rows.push(LayerRow::new(name, shape.to_string(), 0));
+                rows.push(LayerRow::passive(name, shape.dims()));
             }
         }
-        rows.push(LayerRow::new(
-            "flatten".into(),
-            shape.numbers().to_string(),
-            0,
-        ));
+        rows.push(LayerRow::passive("flatten".into(), vec![shape.numbers()]));
         Ok((rows, shape.numbers()))
     }
 }
@@ -279,7 +271,7 @@ impl ModelConfig {
 /// `input: 1×28×28; conv 20 5×5, relu: 20×24×24; ...`: the shapes in an error.
 fn shapes_of(rows: &[LayerRow]) -> String {
     rows.iter()
-        .map(|row| format!("{}: {}", row.name, row.output))
+        .map(|row| format!("{}: {}", row.name, row.output()))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -349,7 +341,8 @@ mod tests {
             .summary(Output::Logits)
             .rows
             .into_iter()
-            .map(|r| (r.name, r.output, r.parameters))
+            .map(|r| (r.output(), r.name, r.parameters))
+            .map(|(output, name, parameters)| (name, output, parameters))
             .collect();
         let row = |name: &str, output: &str, parameters| (name.into(), output.into(), parameters);
         assert_eq!(
@@ -419,9 +412,9 @@ mod tests {
             height: 14,
             width: 14,
         };
-        assert_eq!(layer.convolved(input).unwrap().to_string(), "32×16×16");
+        assert_eq!(layer.convolved(input).unwrap().dims(), [32, 16, 16]);
         let layer: ConvConfig = toml::from_str("maps = 8\nkernel = 3\nstride = 2").unwrap();
-        assert_eq!(layer.convolved(input).unwrap().to_string(), "8×6×6");
+        assert_eq!(layer.convolved(input).unwrap().dims(), [8, 6, 6]);
     }
 
     #[test]

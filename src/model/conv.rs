@@ -74,11 +74,10 @@ impl MapShape {
     pub fn numbers(&self) -> usize {
         self.channels * self.height * self.width
     }
-}
 
-impl std::fmt::Display for MapShape {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}×{}×{}", self.channels, self.height, self.width)
+    /// `[channels, rows, columns]`: an example's shape as a tensor has it.
+    pub fn dims(&self) -> Vec<usize> {
+        vec![self.channels, self.height, self.width]
     }
 }
 
@@ -177,12 +176,31 @@ impl ConvLayer {
 
     /// `[batch, channels, rows, columns]` in, the layer's maps out, `activation` applied.
     pub fn forward(&self, input: Tensor<4>, activation: &Activation) -> Tensor<4> {
+        self.forward_observed(input, activation, None)
+    }
+
+    /// [`forward`](Self::forward), showing `observe` the maps after the activation and, where
+    /// the layer pools, after pooling too: what the summary's `conv` and `max-pool` rows
+    /// compute. The maps before pooling are activated apart from the ones that go on, so that
+    /// what goes on is computed as in training, to the bit.
+    pub fn forward_observed(
+        &self,
+        input: Tensor<4>,
+        activation: &Activation,
+        mut observe: Option<&mut dyn FnMut(Tensor<4>)>,
+    ) -> Tensor<4> {
         let x = self.conv.forward(input);
+        if let Some(observe) = observe.as_deref_mut() {
+            observe(activation.forward(x.clone()));
+        }
         let x = match &self.pool {
             Some(pool) => pool.forward(x),
             None => x,
         };
         let x = activation.forward(x);
+        if let (Some(observe), Some(_)) = (observe, &self.pool) {
+            observe(x.clone());
+        }
         match &self.dropout {
             Some(dropout) => dropout.forward(x),
             None => x,

@@ -6,7 +6,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor};
 
 use crate::data::MnistBatch;
-use crate::model::config::Output;
+use crate::model::config::{ModelConfig, Output};
 use crate::model::network::Network;
 
 /// The class the model scores highest for each image: `[n, 784]` -> `[n]`.
@@ -77,26 +77,60 @@ pub struct Reading {
     pub class: usize,
     /// The probability of each class (see [`probabilities`]).
     pub probabilities: Vec<f32>,
-    /// Each hidden layer's activations, input side first.
-    pub hidden: Vec<Vec<f32>>,
+    /// What each layer that computes gives, input side first, the output last.
+    pub layers: Vec<LayerValues>,
 }
 
-/// Reads one image (`[1, 784]`): its class, probabilities and hidden activations.
-pub fn read(model: &Network, output: Output, image: Tensor<2>) -> Reading {
-    let (hidden, scores) = model.forward_with_hidden(image);
+/// One layer's outputs for one image.
+#[derive(Debug, Clone)]
+pub struct LayerValues {
+    /// The layer as the summary names it: `conv 20 5×5, relu`, `max-pool 2×2`, `fc 100, relu`.
+    pub name: String,
+    /// `[maps, rows, columns]` for a convolution or pooling, `[units]` for a fully connected
+    /// layer.
+    pub shape: Vec<usize>,
+    /// Its outputs, in the order of `shape` (map by map, row by row).
+    pub values: Vec<f32>,
+}
+
+impl Reading {
+    /// The fully connected hidden layers' activations, input side first: every layer but the
+    /// output with one dimension.
+    pub fn hidden(&self) -> impl Iterator<Item = &LayerValues> {
+        let (_, layers) = self.layers.split_last().expect("a network has an output");
+        layers.iter().filter(|layer| layer.shape.len() == 1)
+    }
+}
+
+/// Reads one image (`[1, 784]`) with `model`, built from `config`: its class, probabilities and
+/// every layer's outputs.
+pub fn read(model: &Network, config: &ModelConfig, output: Output, image: Tensor<2>) -> Reading {
+    let outputs = model.forward_layers(image);
+    let rows = config.summary(output).rows.into_iter();
+    let layers: Vec<LayerValues> = rows
+        .filter(|row| row.computes)
+        .zip(&outputs)
+        .map(|(row, values)| LayerValues {
+            name: row.name,
+            shape: row.shape,
+            values: values
+                .clone()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32 activations"),
+        })
+        .collect();
+    assert_eq!(
+        layers.len(),
+        outputs.len(),
+        "the summary names every layer the network computes"
+    );
+    let scores = outputs.into_iter().last().expect("a network has an output");
     let probabilities = probabilities_of(scores, output).remove(0);
     Reading {
         class: ranked(&probabilities)[0].0,
         probabilities,
-        hidden: hidden
-            .into_iter()
-            .map(|layer| {
-                layer
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .expect("f32 activations")
-            })
-            .collect(),
+        layers,
     }
 }
 

@@ -49,35 +49,43 @@ impl Network {
     /// - input: `[batch, 784]`, each row an image's pixels row by row
     /// - output: `[batch, sizes[last]]`, sigmoid activations or logits
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
-        self.forward_observed(input, |_| {})
+        self.forward_observed(input, None)
     }
 
-    /// [`forward`](Self::forward), also returning each hidden layer's activations
-    /// (`[batch, n_hidden]`, after the activation function): what the network computes inside.
-    pub fn forward_with_hidden(&self, input: Tensor<2>) -> (Vec<Tensor<2>>, Tensor<2>) {
-        let mut hidden = Vec::new();
-        let output = self.forward_observed(input, |activations| hidden.push(activations.clone()));
-        (hidden, output)
+    /// What every layer computes, one `[batch, numbers]` tensor per row of the model's
+    /// [`Summary`](crate::model::summary::Summary) that computes, in its order: each
+    /// convolution's maps after the activation and each pooling's (flattened channel, row,
+    /// column), each fully connected hidden layer's activations, and last the output
+    /// [`forward`](Self::forward) gives.
+    pub fn forward_layers(&self, input: Tensor<2>) -> Vec<Tensor<2>> {
+        let mut layers = Vec::new();
+        let output = self.forward_observed(input, Some(&mut |x| layers.push(x)));
+        layers.push(output);
+        layers
     }
 
-    /// The forward pass, showing `observe` each fully connected hidden layer's activations
-    /// before dropout.
-    fn forward_observed(&self, input: Tensor<2>, mut observe: impl FnMut(&Tensor<2>)) -> Tensor<2> {
+    /// The forward pass, showing `observe` what each layer but the last computes (see
+    /// [`forward_layers`](Self::forward_layers)), before dropout.
+    fn forward_observed(
+        &self,
+        input: Tensor<2>,
+        mut observe: Option<&mut dyn FnMut(Tensor<2>)>,
+    ) -> Tensor<2> {
         let (last, hidden) = self.layers.split_last().expect("a network has a layer");
-        let x = hidden
-            .iter()
-            .enumerate()
-            .fold(self.features(input), |x, (i, layer)| {
-                // [batch, n_in] -> [batch, n_out]
-                let z = layer.forward(x);
-                let z = match self.norms.get(i) {
-                    Some(norm) => norm.forward(z),
-                    None => z,
-                };
-                let a = self.hidden.forward(z);
-                observe(&a);
-                self.dropout.forward(a)
-            });
+        let features = self.features_observed(input, lend(&mut observe));
+        let x = hidden.iter().enumerate().fold(features, |x, (i, layer)| {
+            // [batch, n_in] -> [batch, n_out]
+            let z = layer.forward(x);
+            let z = match self.norms.get(i) {
+                Some(norm) => norm.forward(z),
+                None => z,
+            };
+            let a = self.hidden.forward(z);
+            if let Some(observe) = observe.as_deref_mut() {
+                observe(a.clone());
+            }
+            self.dropout.forward(a)
+        });
         // [batch, n_hidden] -> [batch, classes]
         let output = self.output.forward(last.forward(x));
         match &self.output_dropout {
@@ -90,6 +98,16 @@ impl Network {
     /// PyTorch's order (channel, row, column), `[batch, maps·rows·columns]`; the pixels
     /// themselves without convolutional layers.
     pub fn features(&self, input: Tensor<2>) -> Tensor<2> {
+        self.features_observed(input, None)
+    }
+
+    /// [`features`](Self::features), showing `observe` each convolution's and pooling's maps,
+    /// flattened.
+    fn features_observed(
+        &self,
+        input: Tensor<2>,
+        mut observe: Option<&mut dyn FnMut(Tensor<2>)>,
+    ) -> Tensor<2> {
         if self.conv.is_empty() {
             return input;
         }
@@ -99,7 +117,13 @@ impl Network {
         let x = self
             .conv
             .iter()
-            .fold(x, |x, layer| layer.forward(x, &self.hidden));
+            .fold(x, |x, layer| match lend(&mut observe) {
+                Some(observe) => {
+                    let mut flattened = |maps: Tensor<4>| observe(maps.flatten(1, 3));
+                    layer.forward_observed(x, &self.hidden, Some(&mut flattened))
+                }
+                None => layer.forward(x, &self.hidden),
+            });
         x.flatten(1, 3)
     }
 
@@ -157,6 +181,15 @@ impl Network {
         let mut sizes = vec![self.layers[0].weight.dims()[0]];
         sizes.extend(self.layers.iter().map(|l| l.weight.dims()[1]));
         sizes
+    }
+}
+
+/// `observe` lent for one call. `Option::as_deref_mut` would lend it for as long as the
+/// closure behind it lives, since a trait object's lifetime cannot shrink inside an `Option`.
+fn lend<'a, T>(observe: &'a mut Option<&mut dyn FnMut(T)>) -> Option<&'a mut dyn FnMut(T)> {
+    match observe {
+        Some(observe) => Some(&mut **observe),
+        None => None,
     }
 }
 

@@ -8,20 +8,40 @@ use std::fmt;
 pub struct LayerRow {
     /// What the layer is, as the books say it: `conv 20 5×5, relu`, `max-pool 2×2`, `fc 100`.
     pub name: String,
-    /// The shape of one example after it: `20×24×24`, or `100`.
-    pub output: String,
+    /// The shape of one example after it: `[20, 24, 24]` (maps, rows, columns), or `[100]`.
+    pub shape: Vec<usize>,
     /// Its trainable numbers.
     pub parameters: usize,
+    /// Whether it computes something to look at: a convolution, a pooling or a fully connected
+    /// layer. The input, a dropout (the identity at inference) and the flattening do not, and
+    /// [`Network::forward_layers`](crate::model::Network::forward_layers) gives one output for
+    /// each row that does, in this order.
+    pub computes: bool,
 }
 
 impl LayerRow {
-    /// A row.
-    pub fn new(name: String, output: String, parameters: usize) -> Self {
+    /// A layer that computes.
+    pub fn new(name: String, shape: Vec<usize>, parameters: usize) -> Self {
         Self {
             name,
-            output,
+            shape,
             parameters,
+            computes: true,
         }
+    }
+
+    /// A row that only passes its input on (or is the input): no parameters, nothing new to see.
+    pub fn passive(name: String, shape: Vec<usize>) -> Self {
+        Self {
+            computes: false,
+            ..Self::new(name, shape, 0)
+        }
+    }
+
+    /// The shape as the table writes it: `20×24×24`.
+    pub fn output(&self) -> String {
+        let sides: Vec<String> = self.shape.iter().map(usize::to_string).collect();
+        sides.join("×")
     }
 }
 
@@ -50,7 +70,7 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name_width = self.rows.iter().map(|r| r.name.chars().count()).max();
         let name_width = name_width.unwrap_or(0).max("layer".len());
-        let output_width = self.rows.iter().map(|r| r.output.chars().count()).max();
+        let output_width = self.rows.iter().map(|r| r.output().chars().count()).max();
         let output_width = output_width.unwrap_or(0).max("output".len());
         let total = thousands(self.parameters());
         let count_width = total.len().max("parameters".len());
@@ -63,7 +83,7 @@ impl fmt::Display for Summary {
         };
         line(f, "layer", "output", "parameters")?;
         for row in &self.rows {
-            line(f, &row.name, &row.output, &thousands(row.parameters))?;
+            line(f, &row.name, &row.output(), &thousands(row.parameters))?;
         }
         write!(
             f,
@@ -94,9 +114,9 @@ mod tests {
     fn the_table_aligns_and_totals() {
         let summary = Summary {
             rows: vec![
-                LayerRow::new("input".into(), "1×28×28".into(), 0),
-                LayerRow::new("conv 20 5×5, sigmoid".into(), "20×24×24".into(), 520),
-                LayerRow::new("fc 10, logits".into(), "10".into(), 1_001_010),
+                LayerRow::passive("input".into(), vec![1, 28, 28]),
+                LayerRow::new("conv 20 5×5, sigmoid".into(), vec![20, 24, 24], 520),
+                LayerRow::new("fc 10, logits".into(), vec![10], 1_001_010),
             ],
         };
         assert_eq!(

@@ -9,10 +9,10 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /` | the page |
-//! | `POST /api/predict?model=NAME` | a PNG or JPEG body read as a digit: [`Prediction`] |
+//! | `POST /api/predict?model=NAME[&layers=all]` | a PNG or JPEG body read as a digit: [`Prediction`] |
 //! | `GET /api/models` | each model: [`ModelInfo`] |
 //! | `GET /api/test-digit` | a random MNIST test image and its label: [`TestDigit`] |
-//! | `GET /api/weights?model=NAME&unit=K` | the 784 incoming weights of the first hidden layer's unit K |
+//! | `GET /api/weights?model=NAME&unit=K` | the first layer's unit K: an MLP's 784 incoming weights, or a conv net's K-th filter: [`UnitWeights`] |
 //!
 //! Every error is a 4xx (or 503 when the test set is absent) with `{"error": "..."}`.
 
@@ -38,8 +38,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::digit_image;
 use crate::data::run_data::RunData;
-use crate::data::{Examples, IMAGE_PIXELS};
-use crate::model::inference::{self, Reading};
+use crate::data::{Examples, IMAGE_PIXELS, IMAGE_SIDE};
+use crate::model::inference::{self, LayerValues, Reading};
 use crate::model::{Activation, Cost, Output};
 use crate::train::run::run_name;
 use crate::train::trained::Trained;
@@ -66,8 +66,19 @@ static PAGE: LazyLock<String> =
 struct Served {
     info: ModelInfo,
     trained: Trained,
-    /// The first hidden layer's incoming weights, one row of 784 per unit.
-    first_layer_weights: Vec<Vec<f32>>,
+    /// The first layer's weights, unit by unit: an MLP's first hidden layer's 784 incoming
+    /// weights per unit, or a conv net's first filters.
+    first_layer: FirstLayer,
+}
+
+/// The weights `GET /api/weights` gives.
+struct FirstLayer {
+    /// What the units are called in errors: `first hidden layer`, `first convolutional layer`.
+    what: &'static str,
+    /// The shape of one unit's weights: `[28, 28]`, or the filter's `[kernel, kernel]`.
+    shape: Vec<usize>,
+    /// One row per unit (hidden unit, or feature map).
+    units: Vec<Vec<f32>>,
 }
 
 /// What `GET /api/models` says of a model.
@@ -77,8 +88,13 @@ pub struct ModelInfo {
     pub name: String,
     /// The run or checkpoint folder it was read from.
     pub path: PathBuf,
-    /// Layer sizes, input first.
+    /// The fully connected layers' sizes, input first: `[784, 30, 10]`, or a conv net's
+    /// `[2880, 100, 10]`.
     pub sizes: Vec<usize>,
+    /// The network in a few words: `[784, 30, 10]`, or `conv 20 5×5 pool 2, [2880, 100, 10]`.
+    pub network: String,
+    /// The layers that compute, in the order of [`Prediction::layers`]: their names and shapes.
+    pub layers: Vec<LayerInfo>,
     /// The class names, in the order of its outputs.
     pub classes: Vec<String>,
     /// The hidden layers' activation.
@@ -91,6 +107,17 @@ pub struct ModelInfo {
     pub batch_norm: bool,
     /// The recorded test accuracy of the epoch the weights are from, in [0, 1].
     pub test_accuracy: Option<f64>,
+}
+
+/// One layer of [`ModelInfo::layers`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerInfo {
+    /// As `train`'s summary names it: `conv 20 5×5, relu`, `max-pool 2×2`, `fc 100, relu`.
+    pub name: String,
+    /// One example's output: `[maps, rows, columns]`, or `[units]`.
+    pub shape: Vec<usize>,
+    /// Its trainable numbers.
+    pub parameters: usize,
 }
 
 /// What `POST /api/predict` answers.
@@ -106,8 +133,64 @@ pub struct Prediction {
     pub probabilities: Vec<f32>,
     /// The 28×28 input the network saw, row by row, in [0, 1], ink bright.
     pub input: Vec<f32>,
-    /// Each hidden layer's activations, input side first.
+    /// Each fully connected hidden layer's activations, input side first.
     pub hidden: Vec<Vec<f32>>,
+    /// Every layer that computes, as [`ModelInfo::layers`] lists them, the output last.
+    pub layers: Vec<LayerView>,
+}
+
+/// One layer's outputs in [`Prediction::layers`]. By default they come as the page draws them,
+/// a byte per number (a convolutional layer of 32 maps of 26×26 is 21,632 numbers: 29 KB of
+/// base64, where JSON numbers would take 200 KB); `?layers=all` adds every number as it is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerView {
+    /// As [`LayerInfo::name`].
+    pub name: String,
+    /// `[maps, rows, columns]`, or `[units]` (one map).
+    pub shape: Vec<usize>,
+    /// Each map's smallest and largest number.
+    pub ranges: Vec<[f32; 2]>,
+    /// The numbers map by map, row by row, each scaled from its map's range to a byte (0 at the
+    /// smallest, 255 at the largest, 0 for a map whose numbers are all equal), base64.
+    pub bytes: String,
+    /// With `?layers=all`: every number, in the same order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activations: Option<Vec<f32>>,
+}
+
+impl LayerView {
+    /// `layer` as bytes, with its numbers too when `all`.
+    fn new(layer: LayerValues, all: bool) -> Self {
+        use base64::Engine;
+        let maps = if layer.shape.len() == 3 {
+            layer.shape[0]
+        } else {
+            1
+        };
+        let per_map = layer.values.len() / maps;
+        let mut ranges = Vec::with_capacity(maps);
+        let mut bytes = Vec::with_capacity(layer.values.len());
+        for map in layer.values.chunks(per_map.max(1)) {
+            let low = map.iter().copied().fold(f32::INFINITY, f32::min);
+            let high = map.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let span = high - low;
+            bytes.extend(map.iter().map(|&v| {
+                if span > 0.0 {
+                    (255.0 * (v - low) / span).round() as u8
+                } else {
+                    0
+                }
+            }));
+            ranges.push([low, high]);
+        }
+        Self {
+            name: layer.name,
+            shape: layer.shape,
+            ranges,
+            bytes: base64::engine::general_purpose::STANDARD.encode(bytes),
+            activations: all.then_some(layer.values),
+        }
+    }
 }
 
 /// What `GET /api/test-digit` answers.
@@ -128,9 +211,12 @@ pub struct TestDigit {
 pub struct UnitWeights {
     /// The model.
     pub model: String,
-    /// The unit of the first hidden layer.
+    /// The unit: of an MLP's first hidden layer, or a conv net's first feature map.
     pub unit: usize,
-    /// Its 784 incoming weights, one per input pixel, row by row.
+    /// The shape of `weights`: `[28, 28]` for an MLP's unit, `[kernel, kernel]` for a filter.
+    pub shape: Vec<usize>,
+    /// Its weights, row by row: a hidden unit's 784 incoming weights, one per input pixel, or
+    /// the map's filter.
     pub weights: Vec<f32>,
 }
 
@@ -195,19 +281,28 @@ impl App {
         self.models.iter().map(|m| m.info.clone()).collect()
     }
 
-    /// Reads an image's bytes as a digit with the model `name` (the first when `None`).
-    pub fn predict(&self, name: Option<&str>, image: &[u8]) -> Result<Prediction, ApiError> {
+    /// Reads an image's bytes as a digit with the model `name` (the first when `None`), giving
+    /// every layer's numbers too when `all_layers`.
+    pub fn predict(
+        &self,
+        name: Option<&str>,
+        image: &[u8],
+        all_layers: bool,
+    ) -> Result<Prediction, ApiError> {
         let served = self.model(name)?;
         let pixels = digit_image::from_bytes(image, MAX_SIDE).map_err(ApiError::bad_request)?;
         let input = Tensor::from_data(
             TensorData::new(pixels.to_vec(), [1, IMAGE_PIXELS]),
             &self.device,
         );
+        let config = &served.trained.config;
+        let reading = inference::read(&served.trained.model, &config.model, config.output(), input);
+        let hidden = reading.hidden().map(|layer| layer.values.clone()).collect();
         let Reading {
             class,
             probabilities,
-            hidden,
-        } = inference::read(&served.trained.model, served.trained.config.output(), input);
+            layers,
+        } = reading;
         Ok(Prediction {
             model: served.info.name.clone(),
             digit: class,
@@ -215,6 +310,10 @@ impl App {
             probabilities,
             input: pixels.to_vec(),
             hidden,
+            layers: layers
+                .into_iter()
+                .map(|layer| LayerView::new(layer, all_layers))
+                .collect(),
         })
     }
 
@@ -238,26 +337,29 @@ impl App {
         })
     }
 
-    /// The incoming weights of unit `unit` of model `name`'s first hidden layer.
+    /// The weights of unit `unit` of model `name`'s first layer: an MLP's first hidden layer,
+    /// or a conv net's first convolution.
     pub fn weights(&self, name: Option<&str>, unit: usize) -> Result<UnitWeights, ApiError> {
         let served = self.model(name)?;
-        let units = served.first_layer_weights.len();
-        if served.info.sizes.len() < 3 {
+        let first = &served.first_layer;
+        if first.units.is_empty() {
             return Err(ApiError::not_found(format!(
                 "model `{}` has no hidden layer",
                 served.info.name
             )));
         }
-        let weights = served.first_layer_weights.get(unit).ok_or_else(|| {
+        let weights = first.units.get(unit).ok_or_else(|| {
             ApiError::not_found(format!(
-                "model `{}`'s first hidden layer has units 0 to {}, not {unit}",
+                "model `{}`'s {} has units 0 to {}, not {unit}",
                 served.info.name,
-                units - 1
+                first.what,
+                first.units.len() - 1
             ))
         })?;
         Ok(UnitWeights {
             model: served.info.name.clone(),
             unit,
+            shape: first.shape.clone(),
             weights: weights.clone(),
         })
     }
@@ -285,22 +387,8 @@ impl Served {
     fn load(name: String, path: &Path, device: &Device) -> anyhow::Result<Self> {
         let trained = Trained::load(path, device)?;
         let config = &trained.config;
-        config
-            .model
-            .require_mlp("serve")
-            .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?;
-        let sizes = trained.model.sizes();
-        // [784, n_hidden], row by row: unit j's weights are column j.
-        let first = &trained.model.layers()[0].weight;
-        let [inputs, units] = first.dims();
-        let values = first
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32 weights");
-        let first_layer_weights = (0..units)
-            .map(|j| (0..inputs).map(|i| values[i * units + j]).collect())
-            .collect();
+        let summary = config.model.summary(config.output());
+        let layers = summary.rows.into_iter().filter(|row| row.computes);
         Ok(Self {
             info: ModelInfo {
                 name,
@@ -311,11 +399,59 @@ impl Served {
                 batch_norm: config.model.batch_norm,
                 test_accuracy: trained.recorded_test_accuracy(),
                 classes: trained.classes(),
-                sizes,
+                sizes: trained.model.sizes(),
+                network: config.model.describe_layers(),
+                layers: layers
+                    .map(|row| LayerInfo {
+                        name: row.name,
+                        shape: row.shape,
+                        parameters: row.parameters,
+                    })
+                    .collect(),
             },
-            first_layer_weights,
+            first_layer: FirstLayer::of(&trained),
             trained,
         })
+    }
+}
+
+impl FirstLayer {
+    /// A conv net's first filters, or an MLP's first hidden layer's weights (none without a
+    /// hidden layer).
+    fn of(trained: &Trained) -> Self {
+        let model = &trained.model;
+        if let Some(first) = model.conv().first() {
+            // [maps, 1, k, k]: map j's filter is row j.
+            let [maps, _, k, _] = first.conv.weight.dims();
+            let values = first.conv.weight.val().into_data().try_to_vec::<f32>();
+            return Self {
+                what: "first convolutional layer",
+                shape: vec![k, k],
+                units: values
+                    .expect("f32 weights")
+                    .chunks(k * k)
+                    .take(maps)
+                    .map(<[f32]>::to_vec)
+                    .collect(),
+            };
+        }
+        // [784, n_hidden], row by row: unit j's weights are column j.
+        let [inputs, units] = model.layers()[0].weight.dims();
+        let values = model.layers()[0]
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>();
+        let values = values.expect("f32 weights");
+        let hidden = model.layers().len() > 1;
+        Self {
+            what: "first hidden layer",
+            shape: vec![IMAGE_SIDE, IMAGE_SIDE],
+            units: (0..units)
+                .filter(|_| hidden)
+                .map(|j| (0..inputs).map(|i| values[i * units + j]).collect())
+                .collect(),
+        }
     }
 }
 
@@ -359,6 +495,8 @@ impl IntoResponse for ApiError {
 struct ModelQuery {
     model: Option<String>,
     unit: Option<usize>,
+    /// `all` for every layer's numbers in `/api/predict`'s answer.
+    layers: Option<String>,
 }
 
 /// The page and the API over `app`.
@@ -401,9 +539,18 @@ async fn predict(
         });
     }
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let all_layers = match query.layers.as_deref() {
+        None => false,
+        Some("all") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "layers takes `all` (every layer's numbers), not `{other}`"
+            )));
+        }
+    };
     let body = read_body(body).await?;
     // Decoding and the forward pass are CPU work: off the async threads.
-    tokio::task::spawn_blocking(move || app.predict(query.model.as_deref(), &body))
+    tokio::task::spawn_blocking(move || app.predict(query.model.as_deref(), &body, all_layers))
         .await
         .map_err(|e| ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,

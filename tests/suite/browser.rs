@@ -9,8 +9,8 @@
 //! Where Chromium or its driver is not on PATH, the test is ignored, saying so; under CI, which
 //! installs them, that is a failure, and so is, everywhere, a Chromium that is there but cannot
 //! start. `DIGITS_SCREENSHOT=FILE` saves a screenshot of the page after it has read a drawn
-//! digit, one after it has read a photo (`serve-photo.png`) and one at phone width beside it
-//! (`serve-phone.png`).
+//! digit, one of a conv net's feature maps (`serve-conv.png`), one after it has read a photo
+//! (`serve-photo.png`) and one at phone width beside it (`serve-phone.png`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -288,7 +288,8 @@ fn predict_png(model: &Path, png: &[u8], dir: &Path, name: &str) -> String {
 }
 
 /// Draws a "1" and a "0" with the mouse; each reading matches `digits predict` on the canvas's
-/// PNG, with either model of the menu. Clicks a hidden unit and sees its weights; loads a random
+/// PNG, with each model of the menu, two MLPs and a conv net. Clicks a hidden unit and sees its
+/// weights, and a conv net's feature map and sees its filter; loads a random
 /// test digit with its label; takes a photo (a generated phone photo, turned by its EXIF tag)
 /// and reads it as `digits predict` reads the file; Escape clears; at phone width nothing
 /// overflows sideways.
@@ -296,7 +297,8 @@ fn the_page_reads_a_digit_drawn_in_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     let model = trained_two_layer_net(tmp.path());
     let nielsen = trained_nielsen(tmp.path());
-    let server = Server::start(&[&model, &nielsen], Some(mnist()));
+    let conv = trained_small_convnet(tmp.path());
+    let server = Server::start(&[&model, &nielsen, &conv], Some(mnist()));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let browser = Browser::start()
@@ -354,6 +356,40 @@ fn the_page_reads_a_digit_drawn_in_chromium() {
             std::fs::write(path, browser.screenshot().await).unwrap();
             note!("screenshot: {}", path.display());
         }
+
+        // A conv net reads the same drawing: its feature maps appear, its reading is predict's,
+        // and a map of the first layer shows its 5×5 filter.
+        browser.click("#model option[value='conv']").await;
+        browser.wait_for("document.querySelectorAll('#layers button.map').length === 8").await;
+        let read = browser.settled_digit().await;
+        let from_cli = predict_png(&conv, &browser.pad_png().await, tmp.path(), "zero-conv.png");
+        assert_eq!(read, from_cli, "conv: the page and predict disagree on the drawn 0");
+        let titles = browser.script("return [...document.querySelectorAll('#layers h3')].map(h => h.textContent);").await;
+        assert_eq!(
+            titles,
+            json!([
+                "Layer 1: conv 8 5×5, relu → 8×24×24 (choose one)",
+                "Layer 2: max-pool 2×2 → 8×12×12",
+                "Layer 3: fc 30, relu → 30",
+            ])
+        );
+        let lit = browser.script("return [...document.querySelectorAll('#layers .maps')].map(g => [...g.querySelectorAll('canvas')].filter(c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 < 3 && v > 0)).length);").await;
+        let lit: Vec<u64> = serde_json::from_value(lit).unwrap();
+        assert!(lit.len() == 2 && lit.iter().all(|&n| n >= 4), "maps drawn per layer: {lit:?}");
+        browser.click("#layers button.map:nth-of-type(3)").await;
+        browser.wait_for("!document.getElementById('weights-figure').hidden && document.getElementById('weights').dataset.unit === '2'").await;
+        let caption = browser.text("#weights-caption").await;
+        assert!(caption.starts_with("Map 2 of conv 8 5×5, relu: its 5×5 filter"), "{caption}");
+        let side = browser.script("return document.getElementById('weights').width;").await;
+        assert_eq!(side, json!(5));
+        if let Some(path) = &screenshot {
+            let shot = path.with_file_name("serve-conv.png");
+            std::fs::write(&shot, browser.screenshot().await).unwrap();
+            note!("screenshot of a conv net: {}", shot.display());
+        }
+        browser.click("#model option[value='two-layer-net']").await;
+        browser.wait_for("document.querySelectorAll('#layers button.unit').length === 50").await;
+        browser.settled_digit().await;
 
         // A random test digit, with its true label beside the reading.
         browser.click("#random").await;

@@ -37,6 +37,14 @@ pub fn tests() -> Vec<Test> {
             INTEROP_PYTHON
         ),
         test!(import_errors_name_the_file_and_tensor),
+        test!(a_conv_run_loads_into_pytorch, MNIST, TORCH_PYTHON),
+        test!(
+            pytorchs_example_network_imports_with_pytorchs_count,
+            MNIST,
+            TORCH_PYTHON
+        ),
+        test!(a_state_dict_is_read_by_position_or_refused),
+        test!(an_input_normalisation_folds_into_the_first_layer, MNIST),
         test!(readme_snippets_run, MNIST, INTEROP_PYTHON),
         test!(readme_pytorch_snippet_runs, MNIST, TORCH_PYTHON),
     ]
@@ -367,6 +375,292 @@ fn import_errors_name_the_file_and_tensor() {
     assert!(out.join("model.bpk").is_file() && out.join("config.toml").is_file());
 }
 
+/// A conv run exported in PyTorch's layout loads, strictly, into a PyTorch module whose
+/// `Conv2d` and `Linear` layers carry the file's names, and reads the 10,000 test images as
+/// digits does.
+fn a_conv_run_loads_into_pytorch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = trained_small_convnet(tmp.path());
+    let file = tmp.path().join("conv.safetensors");
+    let said = Digits::new("export")
+        .arg(&run)
+        .args(["--format", "safetensors", "--layout", "pytorch", "--output"])
+        .arg(&file)
+        .succeeds();
+    assert!(said.contains("(safetensors in PyTorch's layout)"), "{said}");
+    let reference = tmp.path().join("reference.f32");
+    reference_probabilities(&run, &reference);
+    let output = Command::new(torch_python())
+        .arg("tests/interop/check_torch_conv.py")
+        .arg("--mnist")
+        .arg(mnist())
+        .arg("--reference")
+        .arg(&reference)
+        .arg("--safetensors")
+        .arg(&file)
+        .args(["--pool", "2", "--activation", "relu", "--output", "logits"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let report = succeeded(&output);
+    note!("conv run in PyTorch: {report}");
+    assert!(report.contains("\"same_predictions\": true"), "{report}");
+}
+
+/// PyTorch's examples/mnist `Net`, trained in PyTorch on 3,000 images and saved as its
+/// `state_dict`, converted to safetensors, comes in by position with its normalisation folded
+/// in: `digits eval` counts exactly the test images PyTorch read right, and `serve` reads a
+/// digit with it.
+fn pytorchs_example_network_imports_with_pytorchs_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = Command::new(torch_python())
+        .arg("tests/interop/train_torch_net.py")
+        .arg("--mnist")
+        .arg(mnist())
+        .arg("--out")
+        .arg(tmp.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&succeeded(&output)).unwrap();
+    let correct = report["correct"].as_u64().unwrap();
+    let run = tmp.path().join("net");
+    let said = import(
+        &tmp.path().join("mnist_cnn.safetensors"),
+        Path::new("configs/pytorch-mnist.toml"),
+        &run,
+    )
+    .args([
+        "--layout",
+        "pytorch",
+        "--input-mean",
+        "0.1307",
+        "--input-std",
+        "0.3081",
+    ])
+    .succeeds();
+    assert!(
+        said.contains(
+            "Read by position: conv1.weight → conv.0.conv.weight, conv2.weight → conv.1.conv.weight, fc1.weight → layers.0.weight, fc2.weight → layers.1.weight"
+        ),
+        "{said}"
+    );
+    let eval = Digits::new("eval").arg(&run).succeeds();
+    note!(
+        "PyTorch's Net: PyTorch reads {correct} of 10,000 test images right; digits: {}",
+        eval.lines().next().unwrap_or("")
+    );
+    assert!(
+        eval.contains(&format!("Test accuracy: {correct} / 10000")),
+        "PyTorch counts {correct}:\n{eval}"
+    );
+    // Every prediction, not only the count.
+    let device = burn::tensor::Device::flex();
+    let trained = Trained::load(&run, &device).unwrap();
+    let test = MnistFiles::open(Some(mnist())).unwrap().test_split(&device);
+    let ours: Vec<i64> = inference::predict(&trained.model, test.images)
+        .into_data()
+        .iter::<i64>()
+        .collect();
+    let theirs: Vec<i64> = serde_json::from_value(report["predictions"].clone()).unwrap();
+    let differ = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+    assert_eq!(differ, 0, "{differ} test images read differently");
+
+    let (label, image) = &test_digits(mnist(), 1)[0];
+    let png = tmp.path().join("digit.png");
+    image.save(&png).unwrap();
+    let predicted = Digits::new("predict").model(&run).arg(&png).succeeds();
+    let server = crate::serve::Server::start(&[&run], None);
+    let bytes = std::fs::read(&png).unwrap();
+    let (status, reading) =
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(crate::serve::post_image(
+                &reqwest::Client::new(),
+                &server.url,
+                "",
+                "image/png",
+                bytes,
+            ));
+    assert_eq!(status, 200, "{reading}");
+    assert_eq!(reading["class"], label.to_string(), "{reading}");
+    assert!(predicted.contains(&format!(": {label} (")), "{predicted}");
+    assert_eq!(reading["layers"][2]["name"], "max-pool 2×2");
+    assert_eq!(
+        reading["layers"][2]["shape"],
+        serde_json::json!([64, 12, 12])
+    );
+}
+
+/// The sections a config for `import` needs beside `[model]`.
+const TRAINING: &str =
+    "[optimizer]\nname = \"sgd\"\nlr = 0.1\n[training]\nepochs = 1\nbatch_size = 10\n";
+
+/// A file named as PyTorch names a `state_dict` is read by the numbers in its names: `conv2`
+/// before `conv10`. Names that leave the order open, a layer too many, and a wrong shape are
+/// each one line naming the tensors.
+fn a_state_dict_is_read_by_position_or_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("conv.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[model]\nsizes = [12, 5, 10]\nactivation = \"relu\"\n\
+         [[model.conv]]\nmaps = 2\nkernel = 5\npool = 4\n\
+         [[model.conv]]\nmaps = 3\nkernel = 3\npool = 2\n\
+         [loss]\ncost = \"cross_entropy\"\n{TRAINING}"
+        ),
+    )
+    .unwrap();
+    let tensor = |name: &str, shape: &[usize], seed: usize| {
+        let n: usize = shape.iter().product();
+        let values = (0..n)
+            .map(|i| ((i * 7 + seed * 13) % 17) as f32 / 17.0 - 0.5)
+            .collect();
+        (name.to_string(), shape.to_vec(), values)
+    };
+    let net = |first: &str, second: &str| -> Tensors {
+        vec![
+            tensor(&format!("{first}.weight"), &[2, 1, 5, 5], 1),
+            tensor(&format!("{first}.bias"), &[2], 2),
+            tensor(&format!("{second}.weight"), &[3, 2, 3, 3], 3),
+            tensor(&format!("{second}.bias"), &[3], 4),
+            tensor("fc10.weight", &[10, 5], 5),
+            tensor("fc10.bias", &[10], 6),
+            tensor("fc2.weight", &[5, 12], 7),
+            tensor("fc2.bias", &[5], 8),
+        ]
+    };
+    // conv2 before conv10, fc2 before fc10, whatever the alphabet says.
+    let file = tmp.path().join("good.safetensors");
+    write_safetensors(&file, &net("conv2", "conv10"));
+    let run = tmp.path().join("run");
+    let said = import(&file, &config, &run).succeeds();
+    assert!(
+        said.contains("Read by position: conv2.weight → conv.0.conv.weight, conv10.weight → conv.1.conv.weight, fc2.weight → layers.0.weight, fc10.weight → layers.1.weight"),
+        "{said}"
+    );
+    assert!(said.contains("PyTorch's layout"), "{said}");
+    let trained = Trained::load(&run, &burn::tensor::Device::flex()).unwrap();
+    let first: Vec<f32> = trained.model.conv()[0]
+        .conv
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    assert_eq!(first, net("a", "b")[0].2);
+
+    let cases: Vec<(&str, Tensors, String)> = vec![
+        (
+            "ambiguous",
+            net("conv_a", "conv_b"),
+            "the names `conv_a` and `conv_b` do not say which layer comes first; number them (conv1, conv2) or use digits' names (docs/interop.md)".into(),
+        ),
+        (
+            "a layer too many",
+            [net("conv1", "conv2"), vec![tensor("conv3.weight", &[3, 3, 3, 3], 9), tensor("conv3.bias", &[3], 9)]].concat(),
+            "3 convolutional layers (conv1, conv2, conv3), but the config's network (conv 2 5×5 pool 4, conv 3 3×3 pool 2, [12, 5, 10]) has 2".into(),
+        ),
+        (
+            "wrong shape",
+            [net("conv1", "conv2")[..2].to_vec(), vec![tensor("conv2.weight", &[3, 2, 5, 5], 3), tensor("conv2.bias", &[3], 4)], net("conv1", "conv2")[4..].to_vec()].concat(),
+            "tensor `conv2.weight` (digits' `conv.1.conv.weight`) is [3, 2, 5, 5], but a conv 2 5×5 pool 4, conv 3 3×3 pool 2, [12, 5, 10] network needs [3, 2, 3, 3] (PyTorch's layout)".into(),
+        ),
+    ];
+    for (name, tensors, expected) in cases {
+        let file = tmp.path().join(format!("{name}.safetensors"));
+        write_safetensors(&file, &tensors);
+        let out = tmp.path().join("refused");
+        let stderr = import(&file, &config, &out).fails();
+        assert_eq!(
+            stderr.trim_end(),
+            format!("error: {}: {expected}", file.display()),
+            "{name}"
+        );
+        assert!(!out.exists(), "{name}");
+    }
+}
+
+/// `--input-mean` and `--input-std` fold `(x − mean) / std` into the first layer: the imported
+/// net on pixels gives what the original gives on normalised pixels, for a conv net and an MLP.
+/// A padded first convolution cannot take it exactly, and is refused.
+fn an_input_normalisation_folds_into_the_first_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conv = trained_small_convnet(tmp.path());
+    let mlp = trained_nielsen(tmp.path());
+    let device = burn::tensor::Device::flex();
+    let test = MnistFiles::open(Some(mnist())).unwrap().test_split(&device);
+    let images = test.images.slice(0..500);
+    let (mean, std) = (0.1307, 0.3081);
+    for run in [&conv, &mlp] {
+        let file = tmp.path().join("weights.safetensors");
+        Digits::new("export")
+            .arg(run)
+            .args(["--format", "safetensors", "--output"])
+            .arg(&file)
+            .succeeds();
+        let out = run.with_extension("folded");
+        let said = import(&file, &run.join("config.toml"), &out)
+            .args(["--input-mean", "0.1307", "--input-std", "0.3081"])
+            .succeeds();
+        assert!(
+            said.contains(
+                "Folded the inputs' normalisation, (x - 0.1307) / 0.3081, into the first layer"
+            ),
+            "{said}"
+        );
+        let original = Trained::load(run, &device).unwrap().model;
+        let folded = Trained::load(&out, &device).unwrap().model;
+        let expected: Vec<f32> = original
+            .forward((images.clone() - mean) / std)
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let got: Vec<f32> = folded
+            .forward(images.clone())
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let worst = expected
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
+            .fold(0.0, f32::max);
+        note!(
+            "{}: largest relative difference after folding {worst:e}",
+            run.display()
+        );
+        assert!(worst < 1e-4, "{}: {worst}", run.display());
+    }
+    let padded = tmp.path().join("padded.toml");
+    std::fs::write(
+        &padded,
+        format!("[model]\nsizes = [392, 10]\n[[model.conv]]\nmaps = 2\nkernel = 3\npadding = 1\npool = 2\n{TRAINING}"),
+    )
+    .unwrap();
+    let weights = tmp.path().join("padded.safetensors");
+    write_safetensors(
+        &weights,
+        &[
+            ("conv.0.conv.weight".into(), vec![2, 1, 3, 3], vec![0.1; 18]),
+            ("conv.0.conv.bias".into(), vec![2], vec![0.0; 2]),
+            ("layers.0.weight".into(), vec![392, 10], vec![0.0; 3920]),
+            ("layers.0.bias".into(), vec![10], vec![0.0; 10]),
+        ],
+    );
+    let stderr = import(&weights, &padded, &tmp.path().join("p"))
+        .args(["--input-mean", "0.5", "--input-std", "0.5"])
+        .fails();
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "error: {}: the first convolution pads its input, so a normalisation cannot be folded into it exactly; import without --input-mean and --input-std",
+            padded.display()
+        )
+    );
+}
+
 /// The fenced code blocks of the README's "Using the network elsewhere": (language, code).
 fn readme_snippets() -> Vec<(String, String)> {
     let readme =
@@ -391,16 +685,31 @@ fn readme_snippets() -> Vec<(String, String)> {
 /// A README snippet: its language and its code.
 type Snippet = (String, String);
 
-/// Whether a snippet is PyTorch's.
+/// Whether a snippet needs PyTorch: its own, and the import of PyTorch's example network.
 fn needs_torch((_, code): &Snippet) -> bool {
-    code.contains("import torch")
+    code.contains("import torch") || code.contains("mnist_cnn")
 }
 
-/// A folder holding a trained `artifacts/nielsen` (smoke.toml), as the snippets name it.
+/// A folder holding what the snippets name: a trained `artifacts/nielsen` (smoke.toml), an
+/// `artifacts/simple-convnet` (configs/simple-convnet.toml, one epoch on 10,000 images), and
+/// `configs/`.
 fn readme_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("artifacts/nielsen");
     Digits::train("configs/smoke.toml", mnist(), &run).succeeds();
+    // simple-convnet.toml ends with its [data] section.
+    let short = dir.path().join("simple-convnet.toml");
+    let config = std::fs::read_to_string("configs/simple-convnet.toml").unwrap();
+    std::fs::write(&short, config + "train_limit = 10000\n").unwrap();
+    let conv = dir.path().join("artifacts/simple-convnet");
+    Digits::train(&short, mnist(), &conv)
+        .args(["--epochs", "1"])
+        .succeeds();
+    let configs = dir.path().join("configs");
+    std::fs::create_dir(&configs).unwrap();
+    for config in ["two-layer-net.toml", "pytorch-mnist.toml"] {
+        std::fs::copy(Path::new("configs").join(config), configs.join(config)).unwrap();
+    }
     dir
 }
 
@@ -427,9 +736,11 @@ fn run_snippet(dir: &Path, (language, code): &Snippet, python: &Path) {
                 .unwrap();
             let stdout = succeeded(&output);
             note!("{stdout}");
-            // MNIST's first test image is a 7, which the trained network reads.
+            // MNIST's first test image is a 7, which the trained networks read.
             let expected = if code.contains("onnxruntime") {
                 "digit 7 "
+            } else if code.contains("save_file") {
+                "saved conv1.weight, conv1.bias, conv2.weight, conv2.bias, fc1.weight"
             } else {
                 "probabilities [["
             };
@@ -455,34 +766,45 @@ fn readme_snippets_run() {
     let mut encoder = flate2::write::GzEncoder::new(gzipped, Default::default());
     encoder.write_all(&bytes).unwrap();
     encoder.finish().unwrap();
-    std::fs::create_dir(dir.join("configs")).unwrap();
-    std::fs::copy(
-        "configs/two-layer-net.toml",
-        dir.join("configs/two-layer-net.toml"),
-    )
-    .unwrap();
     train_in_numpy(&dir.join("theirs.safetensors"));
 
     let snippets = readme_snippets();
-    assert_eq!(snippets.len(), 4, "{snippets:?}");
+    assert_eq!(snippets.len(), 9, "{snippets:?}");
     for snippet in snippets.iter().filter(|s| !needs_torch(s)) {
         run_snippet(dir, snippet, interop_python());
     }
-    assert!(dir.join("nielsen.onnx").is_file() && dir.join("artifacts/theirs/model.bpk").is_file());
+    for file in [
+        "nielsen.onnx",
+        "simple-convnet.onnx",
+        "artifacts/theirs/model.bpk",
+    ] {
+        assert!(dir.join(file).is_file(), "{file}");
+    }
 }
 
-/// PyTorch's snippet runs as written, on the safetensors file the export snippet writes.
+/// PyTorch's snippets run as written: on the safetensors files the export snippets write, and
+/// on PyTorch's example network, trained briefly in PyTorch and saved as main.py saves it, which
+/// the import snippet brings in.
 fn readme_pytorch_snippet_runs() {
     let tmp = readme_folder();
+    let dir = tmp.path();
+    let output = Command::new(torch_python())
+        .arg("tests/interop/train_torch_net.py")
+        .arg("--mnist")
+        .arg(mnist())
+        .arg("--out")
+        .arg(dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    succeeded(&output);
+    std::fs::remove_file(dir.join("mnist_cnn.safetensors")).unwrap(); // the snippet makes it
     let snippets = readme_snippets();
-    let export = snippets
+    let exports = snippets
         .iter()
-        .find(|(language, code)| language == "sh" && code.contains("digits export"))
-        .expect("the export snippet");
-    let torch = snippets
-        .iter()
-        .find(|s| needs_torch(s))
-        .expect("PyTorch's snippet");
-    run_snippet(tmp.path(), export, torch_python());
-    run_snippet(tmp.path(), torch, torch_python());
+        .filter(|(language, code)| language == "sh" && code.contains("digits export"));
+    for snippet in exports.chain(snippets.iter().filter(|s| needs_torch(s))) {
+        run_snippet(dir, snippet, torch_python());
+    }
+    assert!(dir.join("artifacts/pytorch-mnist/model.bpk").is_file());
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 pub fn tests() -> Vec<Test> {
     vec![
         test!(the_api_reads_digits_as_predict_does, MNIST),
+        test!(a_conv_net_is_served_layer_by_layer, MNIST),
         test!(bad_requests_get_a_4xx_and_the_server_keeps_answering, MNIST),
         test!(
             a_12_megapixel_phone_photo_is_read_as_predict_reads_it,
@@ -164,6 +165,158 @@ fn predict_cli(model: &Path, files: &[PathBuf]) -> Vec<usize> {
             after[..1].parse().unwrap()
         })
         .collect()
+}
+
+/// A conv net through the API: `/api/models` lists its layers with their shapes, a reading
+/// agrees with `predict` and gives every layer's outputs (compact by default, every number with
+/// `?layers=all`), the feature maps are the convolution's as Burn computes it and the pooled
+/// maps their 2×2 maxima, and `/api/weights` gives a map's 5×5 filter.
+fn a_conv_net_is_served_layer_by_layer() {
+    use base64::Engine;
+    let tmp = tempfile::tempdir().unwrap();
+    let conv = trained_small_convnet(tmp.path());
+    let server = Server::start(&[&conv], None);
+    let url = server.url.clone();
+    let digits_ = drawn_test_digits(mnist(), 5);
+    let files: Vec<PathBuf> = digits_
+        .iter()
+        .enumerate()
+        .map(|(i, (_, bytes))| {
+            let path = tmp.path().join(format!("digit-{i}.png"));
+            std::fs::write(&path, bytes).unwrap();
+            path
+        })
+        .collect();
+    let from_cli = predict_cli(&conv, &files);
+    let device = digits::backend::Devices::select(digits::backend::BackendName::Flex, None)
+        .unwrap()
+        .eval;
+    let trained = digits::train::trained::Trained::load(&conv, &device).unwrap();
+
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let (status, models) = request(client.get(format!("{url}api/models"))).await;
+        assert_eq!(status, 200);
+        assert_eq!(models[0]["network"], "conv 8 5×5 pool 2, [1152, 30, 10]");
+        assert_eq!(
+            models[0]["layers"],
+            serde_json::json!([
+                {"name": "conv 8 5×5, relu", "shape": [8, 24, 24], "parameters": 208},
+                {"name": "max-pool 2×2", "shape": [8, 12, 12], "parameters": 0},
+                {"name": "fc 30, relu", "shape": [30], "parameters": 34590},
+                {"name": "fc 10, logits", "shape": [10], "parameters": 310},
+            ])
+        );
+
+        for ((_, bytes), cli) in digits_.iter().zip(&from_cli) {
+            let (status, reading) = post_image(&client, &url, "", "image/png", bytes.clone()).await;
+            assert_eq!(status, 200, "{reading}");
+            assert_eq!(reading["digit"].as_u64().unwrap() as usize, *cli);
+            let layers = reading["layers"].as_array().unwrap();
+            assert_eq!(layers.len(), 4);
+            for (layer, (name, numbers, maps)) in layers.iter().zip([
+                ("conv 8 5×5, relu", 8 * 24 * 24, 8),
+                ("max-pool 2×2", 8 * 12 * 12, 8),
+                ("fc 30, relu", 30, 1),
+                ("fc 10, logits", 10, 1),
+            ]) {
+                assert_eq!(layer["name"], name);
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(layer["bytes"].as_str().unwrap())
+                    .unwrap();
+                assert_eq!(bytes.len(), numbers, "{name}");
+                assert_eq!(layer["ranges"].as_array().unwrap().len(), maps, "{name}");
+                assert!(
+                    layer.get("activations").is_none(),
+                    "{name}: numbers unasked"
+                );
+            }
+            // Today's field for MLP clients: the fully connected hidden layer.
+            assert_eq!(reading["hidden"].as_array().unwrap().len(), 1);
+            assert_eq!(reading["hidden"][0].as_array().unwrap().len(), 30);
+        }
+
+        // Every number, with ?layers=all: the same reading, in about three times the bytes
+        // (38 KB against 13 KB here, where ReLU's many zeros are short as JSON numbers).
+        let png = digits_[0].1.clone();
+        let (_, compact) = post_image(&client, &url, "", "image/png", png.clone()).await;
+        let (status, full) = post_image(&client, &url, "?layers=all", "image/png", png).await;
+        assert_eq!(status, 200, "{full}");
+        assert_eq!(full["probabilities"], compact["probabilities"]);
+        let size = |v: &serde_json::Value| v.to_string().len();
+        note!(
+            "a reading's JSON: {} bytes, {} with ?layers=all",
+            size(&compact),
+            size(&full)
+        );
+        assert!(
+            size(&full) > 2 * size(&compact),
+            "{} vs {}",
+            size(&full),
+            size(&compact)
+        );
+        let numbers = |i: usize| -> Vec<f32> {
+            serde_json::from_value(full["layers"][i]["activations"].clone()).unwrap()
+        };
+        let (maps, pooled, hidden) = (numbers(0), numbers(1), numbers(2));
+        // The bytes are the numbers scaled over each map's range.
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(full["layers"][0]["bytes"].as_str().unwrap())
+            .unwrap();
+        for (m, map) in maps.chunks(576).enumerate() {
+            let [low, high]: [f32; 2] =
+                serde_json::from_value(full["layers"][0]["ranges"][m].clone()).unwrap();
+            for (i, &v) in map.iter().enumerate() {
+                let back = low + f32::from(bytes[m * 576 + i]) / 255.0 * (high - low);
+                assert!(
+                    (back - v).abs() <= (high - low) / 500.0 + 1e-6,
+                    "map {m}: {back} vs {v}"
+                );
+            }
+        }
+        // The maps are Burn's convolution of the input the server prepared, then ReLU.
+        let input: Vec<f32> = serde_json::from_value(full["input"].clone()).unwrap();
+        let x = burn::tensor::Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(input, [1, 1, 28, 28]),
+            &device,
+        );
+        let expected = burn::tensor::activation::relu(trained.model.conv()[0].conv.forward(x))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(maps, expected);
+        // Pooling: each pooled number is the largest of its 2×2 window, map by map.
+        for (c, i, j) in
+            (0..8).flat_map(|c| (0..12).flat_map(move |i| (0..12).map(move |j| (c, i, j))))
+        {
+            let window = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                .map(|(di, dj)| maps[c * 576 + (2 * i + di) * 24 + 2 * j + dj]);
+            let largest = window.into_iter().fold(f32::MIN, f32::max);
+            assert_eq!(pooled[c * 144 + i * 12 + j], largest, "map {c} ({i}, {j})");
+        }
+        let hidden_field: Vec<f32> = serde_json::from_value(full["hidden"][0].clone()).unwrap();
+        assert_eq!(hidden, hidden_field);
+
+        // A map's filter.
+        let filters = trained.model.conv()[0]
+            .conv
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let (status, unit) = request(client.get(format!("{url}api/weights?unit=7"))).await;
+        assert_eq!(status, 200, "{unit}");
+        assert_eq!(unit["shape"], serde_json::json!([5, 5]));
+        let weights: Vec<f32> = serde_json::from_value(unit["weights"].clone()).unwrap();
+        assert_eq!(weights, filters[7 * 25..8 * 25]);
+        let (status, error) = request(client.get(format!("{url}api/weights?unit=8"))).await;
+        assert_eq!(status, 404);
+        assert_eq!(
+            error["error"],
+            "model `conv`'s first convolutional layer has units 0 to 7, not 8"
+        );
+    });
 }
 
 /// A phone's 12-megapixel photo (4032×3024 JPEG, a generated photo of a test digit scaled up):
@@ -438,6 +591,14 @@ fn bad_requests(good_png: &[u8]) -> Vec<Bad> {
             vec![0; digits::serve::MAX_BODY + (1 << 20)],
             413,
             "the image is over 16 MiB, the most this server reads",
+        ),
+        bad(
+            "unknown layers",
+            "?layers=some",
+            "image/png",
+            good_png.to_vec(),
+            400,
+            "layers takes `all` (every layer's numbers), not `some`",
         ),
         bad(
             "unknown model",
