@@ -2,7 +2,8 @@
 //! learns, its run has what an MLP run has (the network's table, charts, `eval`, `predict`,
 //! `errors`), fine-tunes onto an image folder, and commands that read MLPs only refuse it with
 //! one line. The shapes' arithmetic and its errors are unit-tested in `src/model/config.rs`,
-//! exact resume with dropout in `resume.rs`, gradcheck in `gradcheck.rs`.
+//! exact resume with dropout in `resume.rs`, gradcheck in `gradcheck.rs`, the ONNX export in
+//! `interop.rs`.
 
 use crate::common::*;
 use crate::images::{cached, strokes};
@@ -63,23 +64,8 @@ fn simple_convnet_learns_and_its_run_works_as_an_mlps_does() {
         .count();
     assert!(right >= 19, "{right} of 20 right:\n{predict}");
 
-    // Until conv nets reach them, ONNX, serve and import refuse a conv run in one line.
-    let onnx = tmp.path().join("model.onnx");
-    let error = Digits::new("export")
-        .arg(&run)
-        .args(["--format", "onnx", "--output"])
-        .arg(&onnx)
-        .fails();
-    let error = error.trim_end();
+    // Until conv nets reach them, serve and import refuse a conv run in one line.
     let network = "a convolutional network (conv 30 5×5 pool 2, [4320, 100, 10])";
-    assert_eq!(
-        error,
-        format!(
-            "error: {}: {network}; ONNX export takes MLPs only so far",
-            run.join("model.bpk").display()
-        )
-    );
-    assert!(!onnx.exists());
     let error = Digits::new("serve")
         .model(&run)
         .args(["--addr", "127.0.0.1:0"])
