@@ -41,19 +41,17 @@ pub fn safetensors(trained: &Trained, output: &Path, layout: Layout) -> anyhow::
     write_atomically(output, &bytes)
 }
 
-/// Writes the network as an ONNX model (see [`crate::interop::onnx`]), atomically, with the config, the test
-/// accuracy and digits' version in its metadata.
+/// Writes the network, an MLP or a convolutional one, as an ONNX model (see
+/// [`crate::interop::onnx`]), atomically, with the config, the test accuracy, the class names
+/// and digits' version in its metadata.
 pub fn onnx(trained: &Trained, output: &Path) -> anyhow::Result<()> {
-    let model = &trained.config.model;
-    model
-        .require_mlp("ONNX export")
-        .map_err(|why| anyhow::anyhow!("{}: {why}", trained.path.display()))?;
     let bytes = to_onnx(
         &trained.model,
         &trained.config,
         &Provenance {
             config_toml: &trained.config.to_toml(),
             test_accuracy: trained.recorded_test_accuracy(),
+            classes: &trained.classes(),
         },
     );
     write_atomically(output, &bytes)

@@ -3,17 +3,27 @@
 //! weights, with `onnx-protobuf`'s generated messages.
 //!
 //! The model's interface:
-//! - input `pixels`: `[N, 784]` float32 in [0, 1], `N` dynamic;
+//! - input `pixels`: float32 in [0, 1], `N` dynamic: `[N, 784]` for an MLP, and `[N, 1, 28, 28]`
+//!   for a convolutional network, the shape its first `Conv` reads;
 //! - output `scores`: what the last layer gives: sigmoid activations (network.py) or logits;
-//! - output `probabilities`: `[N, 10]`, as digits computes them (`inference::probabilities`):
-//!   the softmax of logits, or sigmoid activations divided by their sum.
+//! - output `probabilities`: `[N, classes]`, as digits computes them
+//!   (`inference::probabilities`): the softmax of logits, or sigmoid activations divided by
+//!   their sum.
 //!
-//! Each hidden layer is `Gemm` (`x · W + b`), then `BatchNormalization` with the running
-//! statistics where the run has batch norm, then `Sigmoid` or `Relu`. Dropout is the identity
-//! at inference and leaves no node. Opset 13.
+//! Each convolutional layer is `Conv` (Burn's `Conv2d` weights, `[maps, channels, k, k]`, as
+//! they are), `MaxPool` where the layer pools, then `Sigmoid` or `Relu`; `Flatten` then hands
+//! the maps to the fully connected layers in channel, row, column order, as `Network::features`
+//! does. Each hidden fully connected layer is `Gemm` (`x · W + b`), then `BatchNormalization`
+//! with the running statistics where the run has batch norm, then `Sigmoid` or `Relu`. Dropout
+//! is the identity at inference and leaves no node. Opset 13.
+//!
+//! The metadata names the classes (`classes`, a JSON array of strings in label order), so that
+//! a client can say "7" or "cat" without the run's config.
 
 use burn::module::Param;
-use burn::nn::{BatchNorm, Linear};
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
+use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
 use burn::tensor::Tensor;
 use onnx_protobuf::attribute_proto::AttributeType;
 use onnx_protobuf::tensor_proto::DataType;
@@ -23,6 +33,7 @@ use onnx_protobuf::{
 };
 use protobuf::{Message, MessageField};
 
+use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::model::Network;
 use crate::model::{Activation, Output};
 use crate::train::RunConfig;
@@ -38,13 +49,32 @@ pub struct Provenance<'a> {
     pub config_toml: &'a str,
     /// Its test accuracy, a fraction, when known.
     pub test_accuracy: Option<f64>,
+    /// The class names, in label order: what each column of `probabilities` is.
+    pub classes: &'a [String],
 }
 
 /// The ONNX model of `model` (trained from `config`), serialised.
 pub fn to_onnx(model: &Network, config: &RunConfig, provenance: &Provenance) -> Vec<u8> {
     let mut graph = Graph::default();
-    let layers = model.layers();
+    let activation = match config.model.activation {
+        Activation::Sigmoid => "Sigmoid",
+        Activation::Relu => "Relu",
+    };
     let mut x = "pixels".to_string();
+    for (i, layer) in model.conv().iter().enumerate() {
+        x = graph.conv(i, &layer.conv, &x);
+        if let Some(pool) = &layer.pool {
+            x = graph.max_pool(i, pool, &x);
+        }
+        x = graph.unary(activation, &x, &format!("conv.{i}"));
+    }
+    if !model.conv().is_empty() {
+        let mut flatten = node("Flatten", &[&x], "features");
+        flatten.attribute.push(int_attribute("axis", 1));
+        graph.nodes.push(flatten);
+        x = "features".into();
+    }
+    let layers = model.layers();
     for (i, layer) in layers.iter().enumerate() {
         x = graph.linear(i, layer, &x);
         if i + 1 == layers.len() {
@@ -53,14 +83,7 @@ pub fn to_onnx(model: &Network, config: &RunConfig, provenance: &Provenance) -> 
         if let Some(norm) = model.norms().get(i) {
             x = graph.batch_norm(i, norm, &x);
         }
-        x = graph.unary(
-            match config.model.activation {
-                Activation::Sigmoid => "Sigmoid",
-                Activation::Relu => "Relu",
-            },
-            &x,
-            &format!("hidden.{i}"),
-        );
+        x = graph.unary(activation, &x, &format!("hidden.{i}"));
     }
     let scores = match config.output() {
         Output::Sigmoid => graph.unary("Sigmoid", &x, "scores"),
@@ -89,22 +112,30 @@ pub fn to_onnx(model: &Network, config: &RunConfig, provenance: &Provenance) -> 
         }
     }
 
-    let inputs = config.model.sizes[0];
+    let (kind, pixels) = if model.conv().is_empty() {
+        ("An MLP", vec![IMAGE_PIXELS])
+    } else {
+        ("A convolutional network", vec![1, IMAGE_SIDE, IMAGE_SIDE])
+    };
     let classes = *config.model.sizes.last().expect("sizes has an output");
     let graph = GraphProto {
         name: "digits".into(),
         node: graph.nodes,
         initializer: graph.initializers,
-        input: vec![value_info("pixels", inputs)],
+        input: vec![value_info("pixels", &pixels)],
         output: vec![
-            value_info("probabilities", classes),
-            value_info("scores", classes),
+            value_info("probabilities", &[classes]),
+            value_info("scores", &[classes]),
         ],
         ..Default::default()
     };
     let mut metadata = vec![
         entry("digits_version", env!("CARGO_PKG_VERSION")),
         entry("config", provenance.config_toml),
+        entry(
+            "classes",
+            &serde_json::to_string(provenance.classes).expect("strings serialise to JSON"),
+        ),
     ];
     if let Some(accuracy) = provenance.test_accuracy {
         metadata.push(entry("test_accuracy", &format!("{accuracy:.4}")));
@@ -119,8 +150,9 @@ pub fn to_onnx(model: &Network, config: &RunConfig, provenance: &Provenance) -> 
         producer_name: "digits".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: format!(
-            "An MLP {:?} trained by digits on MNIST: input `pixels` [N, {inputs}] in [0, 1]; outputs `probabilities` and `scores` [N, {classes}]",
-            config.model.sizes
+            "{kind} ({}) trained by digits: input `pixels` {} in [0, 1]; outputs `probabilities` and `scores` [N, {classes}], one column per class of the metadata's `classes`",
+            config.model.describe_layers(),
+            shape_text(&pixels),
         ),
         graph: MessageField::some(graph),
         metadata_props: metadata,
@@ -138,16 +170,64 @@ struct Graph {
 }
 
 impl Graph {
+    /// Convolutional layer `i`: `Conv(x, W, b)` with Burn's `[maps, channels, k, k]` filters as
+    /// they are, and its stride, padding, dilation and groups.
+    fn conv(&mut self, i: usize, conv: &Conv2d, x: &str) -> String {
+        let [weight, bias] =
+            self.weight_and_bias(&format!("conv.{i}.conv"), &conv.weight, &conv.bias);
+        // ONNX's `pads` are every axis's start, then every axis's end.
+        let pads = match conv.padding {
+            PaddingConfig2d::Explicit(top, left, bottom, right) => [top, left, bottom, right],
+            PaddingConfig2d::Valid => [0; 4],
+            PaddingConfig2d::Same => unreachable!("digits pads its filters explicitly"),
+        };
+        let output = format!("conv.{i}.conv");
+        let mut op = node("Conv", &[x, &weight, &bias], &output);
+        op.attribute.extend([
+            ints_attribute("kernel_shape", &conv.kernel_size),
+            ints_attribute("strides", &conv.stride),
+            ints_attribute("pads", &pads),
+            ints_attribute("dilations", &conv.dilation),
+            int_attribute("group", conv.groups as i64),
+        ]);
+        self.nodes.push(op);
+        output
+    }
+
+    /// Convolutional layer `i`'s max-pooling: Burn's window and stride (both the pool's side),
+    /// no padding.
+    fn max_pool(&mut self, i: usize, pool: &MaxPool2d, x: &str) -> String {
+        let output = format!("conv.{i}.pool");
+        let mut op = node("MaxPool", &[x], &output);
+        op.attribute.extend([
+            ints_attribute("kernel_shape", &pool.kernel_size),
+            ints_attribute("strides", &pool.stride),
+        ]);
+        self.nodes.push(op);
+        output
+    }
+
     /// Layer `i`: `Gemm(x, W, b)`, with `W` `[n_in, n_out]` as digits stores it.
     fn linear(&mut self, i: usize, layer: &Linear, x: &str) -> String {
-        let weight = format!("layers.{i}.weight");
-        let bias = format!("layers.{i}.bias");
-        self.initializer(float_tensor(&weight, &layer.weight));
-        let bias_param = layer.bias.as_ref().expect("digits' layers have biases");
-        self.initializer(float_tensor(&bias, bias_param));
         let output = format!("layers.{i}");
+        let [weight, bias] = self.weight_and_bias(&output, &layer.weight, &layer.bias);
         self.nodes.push(node("Gemm", &[x, &weight, &bias], &output));
         output
+    }
+
+    /// A layer's parameters as initializers named as Burn's record names them,
+    /// `{prefix}.weight` and `{prefix}.bias`; those names.
+    fn weight_and_bias<const D: usize>(
+        &mut self,
+        prefix: &str,
+        weight: &Param<Tensor<D>>,
+        bias: &Option<Param<Tensor<1>>>,
+    ) -> [String; 2] {
+        let names = [format!("{prefix}.weight"), format!("{prefix}.bias")];
+        self.initializer(float_tensor(&names[0], weight));
+        let bias = bias.as_ref().expect("digits' layers have biases");
+        self.initializer(float_tensor(&names[1], bias));
+        names
     }
 
     /// Batch normalisation of hidden layer `i` with its running statistics (eval mode).
@@ -204,6 +284,15 @@ fn int_attribute(name: &str, value: i64) -> AttributeProto {
     }
 }
 
+fn ints_attribute(name: &str, values: &[usize]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        type_: AttributeType::INTS.into(),
+        ints: values.iter().map(|&v| v as i64).collect(),
+        ..Default::default()
+    }
+}
+
 fn entry(key: &str, value: &str) -> StringStringEntryProto {
     StringStringEntryProto {
         key: key.into(),
@@ -233,8 +322,15 @@ fn float_values<const D: usize>(name: &str, tensor: Tensor<D>) -> TensorProto {
     }
 }
 
-/// A `[N, width]` float32 value, `N` dynamic.
-fn value_info(name: &str, width: usize) -> ValueInfoProto {
+/// `[N, 1, 28, 28]`: the shape of a batch of `example`s, as the doc string writes it.
+fn shape_text(example: &[usize]) -> String {
+    let dims: Vec<String> = example.iter().map(usize::to_string).collect();
+    format!("[N, {}]", dims.join(", "))
+}
+
+/// A float32 value holding a batch of `example`-shaped rows, `[N, example...]`, `N` dynamic.
+fn value_info(name: &str, example: &[usize]) -> ValueInfoProto {
+    use tensor_shape_proto::dimension::Value;
     let dim = |value| tensor_shape_proto::Dimension {
         value: Some(value),
         ..Default::default()
@@ -242,10 +338,9 @@ fn value_info(name: &str, width: usize) -> ValueInfoProto {
     let mut tensor = type_proto::Tensor::new();
     tensor.elem_type = DataType::FLOAT as i32;
     tensor.shape = MessageField::some(TensorShapeProto {
-        dim: vec![
-            dim(tensor_shape_proto::dimension::Value::DimParam("N".into())),
-            dim(tensor_shape_proto::dimension::Value::DimValue(width as i64)),
-        ],
+        dim: std::iter::once(dim(Value::DimParam("N".into())))
+            .chain(example.iter().map(|&d| dim(Value::DimValue(d as i64))))
+            .collect(),
         ..Default::default()
     });
     let mut value_type = TypeProto::new();

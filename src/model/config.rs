@@ -137,18 +137,6 @@ impl ModelConfig {
 }
 
 impl ModelConfig {
-    /// Refuses a convolutional network in `what`, which reads fully connected layers only so
-    /// far: the sentence says so.
-    pub fn require_mlp(&self, what: &str) -> Result<(), String> {
-        if self.conv.is_empty() {
-            return Ok(());
-        }
-        Err(format!(
-            "a convolutional network ({}); {what} takes MLPs only so far",
-            self.describe_layers()
-        ))
-    }
-
     /// The layers in a few words: `[784, 30, 10]`, or `conv 20 5×5 pool 2, [2880, 100, 10]`.
     pub fn describe_layers(&self) -> String {
         let mut parts: Vec<String> = self

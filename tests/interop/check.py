@@ -5,7 +5,9 @@
 
 PROBS.f32 holds digits' probabilities for the 10,000 MNIST test images, float32 little-endian,
 [10000, classes]. Each check runs a client over the same images and compares:
-- `onnx`: ONNX Runtime runs the exported model;
+- `onnx`: ONNX Runtime runs the exported model, an MLP (`pixels` [N, 784]) or a convolutional
+  network (`pixels` [N, 1, 28, 28], read off the model's input), and reads its metadata,
+  `classes` (a JSON array of one name per column of `probabilities`) among it;
 - `safetensors`: the safetensors library's numpy API reads the weights, and a numpy forward pass,
   written from docs/interop.md's table of names and shapes, computes the probabilities;
 - `torch`: PyTorch loads the same file into `torch.nn.Linear` layers (skipped where torch is
@@ -76,19 +78,26 @@ def check_onnx(path, images):
     ort = require("onnxruntime")
     onnx_bytes = open(path, "rb").read()
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    probabilities, scores = session.run(["probabilities", "scores"], {"pixels": images})
-    one, = session.run(["probabilities"], {"pixels": images[:1]})  # N is dynamic
+    shape = session.get_inputs()[0].shape
+    pixels = images.reshape(-1, *shape[1:])  # [N, 784], or [N, 1, 28, 28] for a conv net
+    probabilities, scores = session.run(["probabilities", "scores"], {"pixels": pixels})
+    one, = session.run(["probabilities"], {"pixels": pixels[:1]})  # N is dynamic
     metadata = session.get_modelmeta().custom_metadata_map
+    classes = json.loads(metadata.get("classes", "null"))
     about = {
-        "input": [session.get_inputs()[0].name, session.get_inputs()[0].shape],
+        "input": [session.get_inputs()[0].name, shape],
         "outputs": [o.name for o in session.get_outputs()],
         "metadata": sorted(metadata),
         "test_accuracy": metadata.get("test_accuracy"),
+        "classes": classes,
         "batch_of_one_agrees": bool(abs(one - probabilities[:1]).max() <= TOLERANCE),
         "scores_shape": list(scores.shape),
     }
+    names_every_column = (isinstance(classes, list) and len(classes) == probabilities.shape[1]
+                          and all(isinstance(c, str) for c in classes))
     complete = ({"config", "test_accuracy", "digits_version"} <= set(metadata)
-                and about["batch_of_one_agrees"] and isinstance(about["input"][1][0], str))
+                and names_every_column and about["batch_of_one_agrees"]
+                and isinstance(shape[0], str))
     return probabilities, about, complete
 
 

@@ -1,8 +1,9 @@
 //! Convolutional networks (`[[model.conv]]`) through the real binary: the books' SimpleConvNet
 //! learns, its run has what an MLP run has (the network's table, charts, `eval`, `predict`,
 //! `errors`), goes out as safetensors and comes back with `import`, and fine-tunes onto an
-//! image folder. `serve` and the PyTorch layout are tested in `serve.rs` and `interop.rs`. The shapes' arithmetic and its errors are unit-tested in `src/model/config.rs`,
-//! exact resume with dropout in `resume.rs`, gradcheck in `gradcheck.rs`.
+//! image folder. The shapes' arithmetic and its errors are unit-tested in `src/model/config.rs`,
+//! exact resume with dropout in `resume.rs`, gradcheck in `gradcheck.rs`, `serve` in `serve.rs`,
+//! the ONNX export and the PyTorch layout in `interop.rs`.
 
 use crate::common::*;
 use crate::images::{cached, strokes};
@@ -62,24 +63,6 @@ fn simple_convnet_learns_and_its_run_works_as_an_mlps_does() {
         .filter(|(line, label)| line.contains(&format!(": {label} (")))
         .count();
     assert!(right >= 19, "{right} of 20 right:\n{predict}");
-
-    // Until conv nets reach them, ONNX, serve and import refuse a conv run in one line.
-    let onnx = tmp.path().join("model.onnx");
-    let error = Digits::new("export")
-        .arg(&run)
-        .args(["--format", "onnx", "--output"])
-        .arg(&onnx)
-        .fails();
-    let error = error.trim_end();
-    let network = "a convolutional network (conv 30 5×5 pool 2, [4320, 100, 10])";
-    assert_eq!(
-        error,
-        format!(
-            "error: {}: {network}; ONNX export takes MLPs only so far",
-            run.join("model.bpk").display()
-        )
-    );
-    assert!(!onnx.exists());
 
     // Its weights go out and come back in by name, reading every test image as before.
     let weights = tmp.path().join("weights.safetensors");
