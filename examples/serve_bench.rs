@@ -26,7 +26,7 @@ use image::{DynamicImage, GrayImage, imageops};
 #[derive(Debug, Parser)]
 struct Args {
     /// A model to serve: a run folder or a checkpoint; repeat for several, measured in turn.
-    #[arg(long, value_name = "RUN", default_values = ["artifacts/nielsen"])]
+    #[arg(long, value_name = "RUN", action = clap::ArgAction::Append, default_values = ["artifacts/nielsen"])]
     model: Vec<PathBuf>,
     /// A folder with the MNIST files, for the test digits sent (default: where the run found
     /// them).
