@@ -2,11 +2,13 @@
 //!
 //! ```sh
 //! cargo run --release --example bench -- [--epochs N] [--data-dir DIR] [--only TEXT]
-//!     [--backend NAME]... [--remote ws://HOST:PORT]
+//!     [--backend NAME]... [--remote ws://HOST:PORT] [--pytorch PYTHON]
 //! ```
 //!
 //! For nielsen.toml, two-layer-net.toml, and two-layer-net.toml at batch 1,000 and 10,000 (the
-//! large batch, where a GPU's arithmetic counts), on every CPU backend compiled in or on each
+//! large batch, where a GPU's arithmetic counts), and the conv nets (network3-conv1.toml at
+//! batch 10, network3-conv2.toml and simple-convnet.toml at batch 10 and 100), on every CPU
+//! backend compiled in or on each
 //! `--backend` given (cuda, wgpu, tch, remote: build with its feature), it measures: the time to load MNIST into tensors, seconds per epoch of
 //! the training pass (the median over `--epochs`, default 3), steps and examples per second,
 //! one evaluation of the 10,000 test images, and the process's peak RSS. Each row runs in a
@@ -18,6 +20,11 @@
 //! nielsen.toml. It exists only here, to show what the framework costs; digits never uses it.
 //! Every report prints the ratio of each nielsen.toml epoch to the floor's, measured in the
 //! same run.
+//!
+//! With `--pytorch PYTHON` (a Python with torch and numpy), each row is also run by
+//! `bench/pytorch_reference.py`, the same network and hyper-parameters in PyTorch, at 1 and at 2
+//! threads, and the report prints each digits row's s/epoch as a multiple of the faster of the
+//! two, measured in the same run.
 //!
 //! The table is for people; each row is also printed as one JSON object, for machines.
 //!
@@ -86,6 +93,9 @@ struct Args {
     /// The device server of `--backend remote`: ws://HOST:PORT.
     #[arg(long, value_name = "URL")]
     remote: Option<String>,
+    /// A Python with torch and numpy: run bench/pytorch_reference.py's rows beside digits'.
+    #[arg(long, value_name = "PYTHON")]
+    pytorch: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -105,6 +115,11 @@ fn main() -> anyhow::Result<()> {
         ("configs/two-layer-net.toml", 100),
         ("configs/two-layer-net.toml", 1000),
         ("configs/two-layer-net.toml", 10000),
+        ("configs/network3-conv1.toml", 10),
+        ("configs/network3-conv2.toml", 10),
+        ("configs/network3-conv2.toml", 100),
+        ("configs/simple-convnet.toml", 100),
+        ("configs/simple-convnet.toml", 10),
     ];
     let backends: Vec<String> = if args.backends.is_empty() {
         [BackendName::Flex, BackendName::Ndarray]
@@ -166,12 +181,31 @@ fn main() -> anyhow::Result<()> {
         let row: Row = serde_json::from_str(stdout.lines().last().unwrap_or_default())?;
         rows.push(row);
     }
+    let mut references: Vec<Reference> = Vec::new();
+    if let Some(python) = &args.pytorch {
+        let mut pairs: Vec<(&str, usize)> = specs
+            .iter()
+            .filter(|s| s.backend != "floor")
+            .map(|s| (s.config.as_str(), s.batch_size))
+            .collect();
+        pairs.dedup();
+        for (config, batch_size) in pairs {
+            references.extend(pytorch(python, config, batch_size, &args)?);
+        }
+    }
+    // The faster of PyTorch's thread counts for a config and batch size.
+    let fastest = |config: &str, batch_size: usize| {
+        references
+            .iter()
+            .filter(|r| r.config == config && r.batch_size == batch_size)
+            .min_by(|a, b| a.epoch_seconds.total_cmp(&b.epoch_seconds))
+    };
     let floor = rows
         .iter()
         .find(|r| r.backend == "floor")
         .map(|r| r.epoch_seconds);
     println!(
-        "\n{:<28} {:>5} {:<8} {:>8} {:>8} {:>10} {:>7} {:>7} {:>8} {:>7} {:>7}",
+        "\n{:<28} {:>5} {:<16} {:>8} {:>8} {:>10} {:>7} {:>7} {:>8} {:>7} {:>7} {:>9}",
         "config",
         "batch",
         "backend",
@@ -182,7 +216,8 @@ fn main() -> anyhow::Result<()> {
         "eval s",
         "RSS MB",
         "test %",
-        "×floor"
+        "×floor",
+        "×PyTorch"
     );
     for row in &rows {
         let ratio = match floor {
@@ -191,8 +226,14 @@ fn main() -> anyhow::Result<()> {
             }
             _ => "-".into(),
         };
+        let against = match fastest(&row.config, row.batch_size) {
+            Some(reference) if row.backend != "floor" => {
+                format!("{:.2}", row.epoch_seconds / reference.epoch_seconds)
+            }
+            _ => "-".into(),
+        };
         println!(
-            "{:<28} {:>5} {:<8} {:>8.3} {:>8.0} {:>10.0} {:>7.3} {:>7.3} {:>8.0} {:>7.2} {:>7}",
+            "{:<28} {:>5} {:<16} {:>8.3} {:>8.0} {:>10.0} {:>7.3} {:>7.3} {:>8.0} {:>7.2} {:>7} {:>9}",
             row.config,
             row.batch_size,
             row.backend,
@@ -203,14 +244,91 @@ fn main() -> anyhow::Result<()> {
             row.eval_seconds,
             row.peak_rss_mb,
             100.0 * row.test_accuracy,
-            ratio
+            ratio,
+            against
+        );
+    }
+    for reference in &references {
+        println!(
+            "{:<28} {:>5} {:<16} {:>8.3} {:>8.0} {:>10.0} {:>7.3} {:>7} {:>8.0} {:>7.2} {:>7} {:>9}",
+            reference.config,
+            reference.batch_size,
+            format!("{}, {}t", reference.backend, reference.threads),
+            reference.epoch_seconds,
+            reference.examples_per_second / reference.batch_size as f64,
+            reference.examples_per_second,
+            reference.load_seconds,
+            "-",
+            reference.peak_rss_mb,
+            100.0 * reference.test_accuracy,
+            "-",
+            "-"
         );
     }
     println!();
     for row in &rows {
         println!("{}", serde_json::to_string(row)?);
     }
+    for reference in &references {
+        println!("{}", serde_json::to_string(reference)?);
+    }
     Ok(())
+}
+
+/// A row of bench/pytorch_reference.py.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Reference {
+    config: String,
+    batch_size: usize,
+    /// `pytorch-VERSION`.
+    backend: String,
+    threads: usize,
+    epoch_seconds: f64,
+    examples_per_second: f64,
+    load_seconds: f64,
+    peak_rss_mb: f64,
+    test_accuracy: f64,
+}
+
+/// `config` at `batch_size` in PyTorch, at 1 and at 2 threads (none where the reference has no
+/// such row).
+fn pytorch(
+    python: &std::path::Path,
+    config: &str,
+    batch_size: usize,
+    args: &Args,
+) -> anyhow::Result<Vec<Reference>> {
+    let mut references = Vec::new();
+    for threads in [1, 2] {
+        let mut command = Command::new(python);
+        command
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/bench/pytorch_reference.py"
+            ))
+            // The trailing space keeps batch 100 from matching batch 1000.
+            .args(["--only", &format!("{config} {batch_size} ")])
+            .args(["--epochs", &args.epochs.to_string()])
+            .args(["--threads", &threads.to_string()]);
+        if let Some(dir) = &args.data_dir {
+            command.arg("--data-dir").arg(dir);
+        }
+        let output = command.output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "bench/pytorch_reference.py on {config} at batch {batch_size} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout)?;
+        references.extend(
+            stdout
+                .lines()
+                .filter(|line| line.starts_with('{'))
+                .map(serde_json::from_str::<Reference>)
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+    }
+    Ok(references)
 }
 
 /// Runs one row in this process.

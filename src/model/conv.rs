@@ -16,8 +16,10 @@ use burn::module::Module;
 use burn::nn::activation::Activation;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Dropout, DropoutConfig};
+use burn::nn::{Dropout, DropoutConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
+use burn::tensor::module::unfold4d;
+use burn::tensor::ops::UnfoldOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::config::is_zero;
@@ -145,8 +147,24 @@ impl ConvConfig {
     }
 }
 
+/// What a conv layer convolves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerInput {
+    /// The images themselves: the first layer, whose input needs no gradient.
+    Images,
+    /// Another conv layer's maps.
+    Maps,
+}
+
 /// One convolutional layer as a Burn module: the convolution, then max-pooling, the
 /// activation and dropout.
+///
+/// The first layer convolves as an unfold (im2col) and one matmul, the others with Burn's
+/// `Conv2d`: the same numbers to float rounding, but on flex a first layer's training step is
+/// 10–30% faster that way, since its backward pass is only the filters' gradient, one matmul,
+/// where `Conv2d`'s runs flex's convolution loops. A later layer's input needs its gradient
+/// too, and unfolding's backward pass costs more than `Conv2d`'s (`examples/conv_step.rs`
+/// measures every formulation; docs/speed.md has the figures).
 ///
 /// The books apply the activation before pooling (DLFS) or after it (network3, which adds the
 /// bias after pooling). For the monotonic sigmoid and ReLU, and a bias shared by a whole map,
@@ -175,8 +193,21 @@ impl ConvLayer {
     }
 
     /// `[batch, channels, rows, columns]` in, the layer's maps out, `activation` applied.
-    pub fn forward(&self, input: Tensor<4>, activation: &Activation) -> Tensor<4> {
-        self.forward_observed(input, activation, None)
+    pub fn forward(
+        &self,
+        input: Tensor<4>,
+        from: LayerInput,
+        activation: &Activation,
+    ) -> Tensor<4> {
+        self.forward_observed(input, from, activation, None)
+    }
+
+    /// The convolution alone: `[batch, maps, rows', columns']`.
+    pub fn convolve(&self, input: Tensor<4>, from: LayerInput) -> Tensor<4> {
+        match from {
+            LayerInput::Images => im2col(&self.conv, input),
+            LayerInput::Maps => self.conv.forward(input),
+        }
     }
 
     /// [`forward`](Self::forward), showing `observe` the maps after the activation and, where
@@ -186,10 +217,11 @@ impl ConvLayer {
     pub fn forward_observed(
         &self,
         input: Tensor<4>,
+        from: LayerInput,
         activation: &Activation,
         mut observe: Option<&mut dyn FnMut(Tensor<4>)>,
     ) -> Tensor<4> {
-        let x = self.conv.forward(input);
+        let x = self.convolve(input, from);
         if let Some(observe) = observe.as_deref_mut() {
             observe(activation.forward(x.clone()));
         }
@@ -204,6 +236,105 @@ impl ConvLayer {
         match &self.dropout {
             Some(dropout) => dropout.forward(x),
             None => x,
+        }
+    }
+}
+
+/// `conv` as an unfold and one matmul: `[b, c, h, w]` → columns `[b, c·k², L]` → rows
+/// `[b·L, c·k²]` × filters `[c·k², maps]` + bias → `[b, maps, h', w']`.
+fn im2col(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [batch, channels, height, width] = x.dims();
+    let [maps, _, k, _] = conv.weight.dims();
+    let padding = match conv.padding {
+        PaddingConfig2d::Explicit(top, left, _, _) => [top, left],
+        PaddingConfig2d::Valid => [0, 0],
+        ref other => unreachable!("digits pads explicitly, not {other:?}"),
+    };
+    let side = |n: usize, i: usize| (n + 2 * padding[i] - k) / conv.stride[i] + 1;
+    let (rows, columns) = (side(height, 0), side(width, 1));
+    let cells = channels * k * k;
+    let patches = unfold4d(x, [k, k], UnfoldOptions::new(conv.stride, padding, [1, 1]))
+        .swap_dims(1, 2)
+        .reshape([batch * rows * columns, cells]);
+    let filters = conv.weight.val().reshape([maps, cells]).transpose();
+    let bias = conv
+        .bias
+        .as_ref()
+        .expect("digits' filters have biases")
+        .val();
+    (patches.matmul(filters) + bias.unsqueeze_dim(0))
+        .reshape([batch, rows, columns, maps])
+        .permute([0, 3, 1, 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::{Device, Distribution};
+
+    /// The largest difference between two tensors' values relative to the largest of the first.
+    fn relative_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        let a: Vec<f32> = a.into_data().iter::<f32>().collect();
+        let b: Vec<f32> = b.into_data().iter::<f32>().collect();
+        assert_eq!(a.len(), b.len());
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = a
+            .iter()
+            .zip(&b)
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        worst / scale
+    }
+
+    /// On fixed filters and a fixed batch, the unfold-and-matmul convolution gives `Conv2d`'s
+    /// outputs, and the gradients of the input, the filters and the bias, to 1e-5 relative:
+    /// SimpleConvNet's first layer, DeepConvNet's (padded), and a strided one of 3 channels.
+    #[test]
+    fn im2col_gives_conv2ds_outputs_and_gradients() {
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        for (channels, maps, k, stride, pad) in
+            [(1, 30, 5, 1, 0), (1, 16, 3, 1, 1), (3, 4, 3, 2, 1)]
+        {
+            let conv = Conv2dConfig::new([channels, maps], [k, k])
+                .with_stride([stride; 2])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .init(&device);
+            let x = Tensor::<4>::random([4, channels, 28, 28], Distribution::Default, &device)
+                .require_grad();
+            let ours = im2col(&conv, x.clone());
+            let theirs = conv.forward(x.clone());
+            assert_eq!(ours.dims(), theirs.dims());
+            let output = relative_difference(theirs.clone(), ours.clone());
+            assert!(
+                output <= 1e-5,
+                "{channels}×{maps}×{k}: outputs differ by {output}"
+            );
+            // Each output weighted differently, so that every gradient is a different sum.
+            let weights = Tensor::<4>::random(ours.dims(), Distribution::Default, &device);
+            let ours = (ours * weights.clone()).sum().backward();
+            let theirs = (theirs * weights).sum().backward();
+            for (name, a, b) in [
+                ("input", x.grad(&theirs), x.grad(&ours)),
+                (
+                    "filters",
+                    conv.weight.grad(&theirs),
+                    conv.weight.grad(&ours),
+                ),
+            ] {
+                let difference = relative_difference(a.unwrap(), b.unwrap());
+                assert!(
+                    difference <= 1e-5,
+                    "{channels}×{maps}×{k}: {name} differ by {difference}"
+                );
+            }
+            let bias = conv.bias.as_ref().unwrap();
+            let difference =
+                relative_difference(bias.grad(&theirs).unwrap(), bias.grad(&ours).unwrap());
+            assert!(
+                difference <= 1e-5,
+                "{channels}×{maps}×{k}: bias differs by {difference}"
+            );
         }
     }
 }

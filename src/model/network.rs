@@ -19,7 +19,7 @@ use rand_distr::{Distribution, Normal};
 
 use crate::data::IMAGE_SIDE;
 use crate::model::config::{self, Init, ModelConfig, Output};
-use crate::model::conv::{ConvConfig, ConvLayer};
+use crate::model::conv::{ConvConfig, ConvLayer, LayerInput};
 
 /// Convolutional layers, if any, flattened into fully connected `Linear` layers with an
 /// activation between them, and optionally batch normalisation before each hidden activation
@@ -114,16 +114,20 @@ impl Network {
         // [batch, 784] -> [batch, 1, 28, 28] -> the last layer's [batch, maps, rows, columns]
         let batch = input.dims()[0];
         let x = input.reshape([batch, 1, IMAGE_SIDE, IMAGE_SIDE]);
-        let x = self
-            .conv
-            .iter()
-            .fold(x, |x, layer| match lend(&mut observe) {
+        let x = self.conv.iter().enumerate().fold(x, |x, (i, layer)| {
+            let from = if i == 0 {
+                LayerInput::Images
+            } else {
+                LayerInput::Maps
+            };
+            match lend(&mut observe) {
                 Some(observe) => {
                     let mut flattened = |maps: Tensor<4>| observe(maps.flatten(1, 3));
-                    layer.forward_observed(x, &self.hidden, Some(&mut flattened))
+                    layer.forward_observed(x, from, &self.hidden, Some(&mut flattened))
                 }
-                None => layer.forward(x, &self.hidden),
-            });
+                None => layer.forward(x, from, &self.hidden),
+            }
+        });
         x.flatten(1, 3)
     }
 

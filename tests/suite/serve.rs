@@ -173,6 +173,7 @@ fn predict_cli(model: &Path, files: &[PathBuf]) -> Vec<usize> {
 /// maps their 2×2 maxima, and `/api/weights` gives a map's 5×5 filter.
 fn a_conv_net_is_served_layer_by_layer() {
     use base64::Engine;
+    use digits::model::conv::LayerInput;
     let tmp = tempfile::tempdir().unwrap();
     let conv = trained_small_convnet(tmp.path());
     let server = Server::start(&[&conv], None);
@@ -274,13 +275,15 @@ fn a_conv_net_is_served_layer_by_layer() {
                 );
             }
         }
-        // The maps are Burn's convolution of the input the server prepared, then ReLU.
+        // The maps are the first layer's convolution of the input the server prepared, then
+        // ReLU.
         let input: Vec<f32> = serde_json::from_value(full["input"].clone()).unwrap();
         let x = burn::tensor::Tensor::<4>::from_data(
             burn::tensor::TensorData::new(input, [1, 1, 28, 28]),
             &device,
         );
-        let expected = burn::tensor::activation::relu(trained.model.conv()[0].conv.forward(x))
+        let first = &trained.model.conv()[0];
+        let expected = burn::tensor::activation::relu(first.convolve(x, LayerInput::Images))
             .into_data()
             .try_to_vec::<f32>()
             .unwrap();
