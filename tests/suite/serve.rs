@@ -153,6 +153,19 @@ fn drawn_test_digits(mnist: &Path, n: usize) -> Vec<(u8, Vec<u8>)> {
         .collect()
 }
 
+/// `digits` (label, PNG bytes) written to `dir` as `digit-{i}.png`: their paths.
+fn written(dir: &Path, digits: &[(u8, Vec<u8>)]) -> Vec<PathBuf> {
+    digits
+        .iter()
+        .enumerate()
+        .map(|(i, (_, bytes))| {
+            let path = dir.join(format!("digit-{i}.png"));
+            std::fs::write(&path, bytes).unwrap();
+            path
+        })
+        .collect()
+}
+
 /// The digits `digits predict` reads in `files`, in order.
 fn predict_cli(model: &Path, files: &[PathBuf]) -> Vec<usize> {
     Digits::new("predict")
@@ -179,15 +192,7 @@ fn a_conv_net_is_served_layer_by_layer() {
     let server = Server::start(&[&conv], None);
     let url = server.url.clone();
     let digits_ = drawn_test_digits(mnist(), 5);
-    let files: Vec<PathBuf> = digits_
-        .iter()
-        .enumerate()
-        .map(|(i, (_, bytes))| {
-            let path = tmp.path().join(format!("digit-{i}.png"));
-            std::fs::write(&path, bytes).unwrap();
-            path
-        })
-        .collect();
+    let files = written(tmp.path(), &digits_);
     let from_cli = predict_cli(&conv, &files);
     let device = digits::backend::Devices::select(digits::backend::BackendName::Flex, None)
         .unwrap()
@@ -374,15 +379,7 @@ fn the_api_reads_digits_as_predict_does() {
     let url = server.url.clone();
 
     let digits_ = drawn_test_digits(mnist(), 20);
-    let files: Vec<PathBuf> = digits_
-        .iter()
-        .enumerate()
-        .map(|(i, (_, bytes))| {
-            let path = tmp.path().join(format!("digit-{i}.png"));
-            std::fs::write(&path, bytes).unwrap();
-            path
-        })
-        .collect();
+    let files = written(tmp.path(), &digits_);
     let from_cli = predict_cli(&two_layer, &files);
 
     runtime().block_on(async {
