@@ -12,14 +12,18 @@
 //! (an epoch of the training split). Each formulation computes the same numbers:
 //!
 //! - `burn`: Burn's `Conv2d` and `MaxPool2d` for every layer;
-//! - `im2col`: every convolution as `unfold4d` and one matmul, `[b·L, c·k²] × [c·k², maps]`, so
-//!   that autodiff differentiates a matmul;
+//! - `im2col`: every convolution as `unfold4d` and one matmul, filters `[1, maps, c·k²]` ×
+//!   columns `[b, c·k², L]`, so that autodiff differentiates a matmul;
 //! - `im2col-first`: im2col for the first layer only, whose input (the images) needs no
 //!   gradient, so that the unfold's backward never runs; `Conv2d` after it. This is what
 //!   digits' `ConvLayer` does (`LayerInput`);
 //! - `reshape-pool`: `Conv2d`, and the pooling as a reshape to `[b, c, h/p, p, w/p, p]` and two
 //!   `max_dim`s;
-//! - `im2col+reshape-pool`: both.
+//! - `im2col+reshape-pool`: both;
+//! - `nhwc`: the maps kept as `[b, h, w, c]` throughout, each convolution as k² shifted
+//!   slices concatenated on the channel axis and one matmul, each pooling as a reshape and two
+//!   `max_dim`s, and one `permute` back to channel, row, column order before the fully
+//!   connected layers.
 //!
 //! Before timing, each formulation's outputs and gradients are compared with `burn`'s on the
 //! same weights and batch: the largest difference relative to the largest value.
@@ -36,44 +40,58 @@ use digits::train::RunConfig;
 
 /// How the conv layers are computed.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Formulation {
-    /// How many conv layers, from the input, are im2col and a matmul (the rest `Conv2d`).
-    im2col: usize,
-    reshape_pool: bool,
+enum Formulation {
+    /// Burn's `Conv2d` and `MaxPool2d` for every layer.
+    Burn,
+    /// Every convolution as `unfold4d` and one matmul.
+    Im2col,
+    /// im2col for the first layer only (digits' `ConvLayer`), `Conv2d` after it.
+    Im2colFirst,
+    /// `Conv2d`, and the pooling as a reshape and two `max_dim`s.
+    ReshapePool,
+    /// im2col on every layer and the reshape pooling.
+    Im2colReshapePool,
+    /// Maps kept as `[b, h, w, c]` throughout: each convolution as k² shifted slices
+    /// concatenated on the channel axis and one matmul, the pooling as a reshape and two
+    /// `max_dim`s; one `permute` to NCHW before the fully connected layers.
+    Nhwc,
 }
 
 impl Formulation {
-    const ALL: [Formulation; 5] = [
-        Formulation {
-            im2col: 0,
-            reshape_pool: false,
-        },
-        Formulation {
-            im2col: usize::MAX,
-            reshape_pool: false,
-        },
-        Formulation {
-            im2col: 1,
-            reshape_pool: false,
-        },
-        Formulation {
-            im2col: 0,
-            reshape_pool: true,
-        },
-        Formulation {
-            im2col: usize::MAX,
-            reshape_pool: true,
-        },
+    const ALL: [Formulation; 6] = [
+        Formulation::Burn,
+        Formulation::Im2col,
+        Formulation::Im2colFirst,
+        Formulation::ReshapePool,
+        Formulation::Im2colReshapePool,
+        Formulation::Nhwc,
     ];
 
     fn name(&self) -> &'static str {
-        match (self.im2col, self.reshape_pool) {
-            (0, false) => "burn",
-            (1, false) => "im2col-first",
-            (_, false) => "im2col",
-            (0, true) => "reshape-pool",
-            (_, true) => "im2col+reshape-pool",
+        match self {
+            Formulation::Burn => "burn",
+            Formulation::Im2col => "im2col",
+            Formulation::Im2colFirst => "im2col-first",
+            Formulation::ReshapePool => "reshape-pool",
+            Formulation::Im2colReshapePool => "im2col+reshape-pool",
+            Formulation::Nhwc => "nhwc",
         }
+    }
+
+    /// How many conv layers, from the input, are im2col and a matmul (the rest `Conv2d`).
+    fn im2col(&self) -> usize {
+        match self {
+            Formulation::Im2col | Formulation::Im2colReshapePool => usize::MAX,
+            Formulation::Im2colFirst => 1,
+            _ => 0,
+        }
+    }
+
+    fn reshape_pool(&self) -> bool {
+        matches!(
+            self,
+            Formulation::ReshapePool | Formulation::Im2colReshapePool
+        )
     }
 }
 
@@ -198,22 +216,27 @@ fn forward(
     activation: Activation,
 ) -> Tensor<2> {
     let batch = images.dims()[0];
-    let mut x = images.reshape([batch, 1, 28, 28]);
-    for (i, layer) in model.conv().iter().enumerate() {
-        // The library's two ways to convolve: an unfold and a matmul, or `Conv2d`.
-        let z = if i < formulation.im2col {
-            layer.convolve(x, LayerInput::Images)
-        } else {
-            layer.convolve(x, LayerInput::Maps)
-        };
-        let pool = layer.pool.as_ref().expect("the configs measured pool");
-        let z = if formulation.reshape_pool {
-            reshape_pool(z, pool.kernel_size[0])
-        } else {
-            pool.forward(z)
-        };
-        x = activate(z, activation);
-    }
+    let x = if formulation == Formulation::Nhwc {
+        nhwc_conv_layers(model, images.reshape([batch, 28, 28, 1]), activation)
+    } else {
+        let mut x = images.reshape([batch, 1, 28, 28]);
+        for (i, layer) in model.conv().iter().enumerate() {
+            // The library's two ways to convolve: an unfold and a matmul, or `Conv2d`.
+            let z = if i < formulation.im2col() {
+                layer.convolve(x, LayerInput::Images)
+            } else {
+                layer.convolve(x, LayerInput::Maps)
+            };
+            let pool = layer.pool.as_ref().expect("the configs measured pool");
+            let z = if formulation.reshape_pool() {
+                reshape_pool(z, pool.kernel_size[0])
+            } else {
+                pool.forward(z)
+            };
+            x = activate(z, activation);
+        }
+        x
+    };
     let mut h = x.flatten(1, 3);
     let (last, hidden) = model.layers().split_last().expect("a layer");
     for layer in hidden {
@@ -223,6 +246,50 @@ fn forward(
         };
     }
     last.forward(h)
+}
+
+/// The conv layers on `[b, h, w, c]` maps (unpadded, stride 1, as the configs measured are),
+/// returning their output as `[b, c, h, w]`, the order the fully connected layers read.
+fn nhwc_conv_layers(model: &Network, images: Tensor<4>, activation: Activation) -> Tensor<4> {
+    let mut x = images;
+    for layer in model.conv() {
+        let [batch, height, width, channels] = x.dims();
+        let [maps, _, k, _] = layer.conv.weight.dims();
+        let (rows, columns) = (height - k + 1, width - k + 1);
+        // Window offset (i, j) outermost, channel innermost, as the filters are permuted.
+        let windows: Vec<Tensor<4>> = (0..k)
+            .flat_map(|i| (0..k).map(move |j| (i, j)))
+            .map(|(i, j)| {
+                x.clone()
+                    .slice([0..batch, i..i + rows, j..j + columns, 0..channels])
+            })
+            .collect();
+        let patches = Tensor::cat(windows, 3).reshape([batch * rows * columns, k * k * channels]);
+        let filters = layer
+            .conv
+            .weight
+            .val()
+            .permute([2, 3, 1, 0])
+            .reshape([k * k * channels, maps]);
+        let bias = layer.conv.bias.as_ref().expect("a bias").val();
+        let z =
+            (patches.matmul(filters) + bias.unsqueeze_dim(0)).reshape([batch, rows, columns, maps]);
+        let p = layer
+            .pool
+            .as_ref()
+            .expect("the configs measured pool")
+            .kernel_size[0];
+        let (rows, columns) = (rows / p, columns / p);
+        let z = z
+            .slice([0..batch, 0..rows * p, 0..columns * p, 0..maps])
+            .reshape([batch, rows, p, columns, p * maps])
+            .max_dim(2)
+            .reshape([batch, rows, columns, p, maps])
+            .max_dim(3)
+            .reshape([batch, rows, columns, maps]);
+        x = activate(z, activation);
+    }
+    x.permute([0, 3, 1, 2])
 }
 
 /// Max-pooling with a `p`×`p` window moving by `p`, as a reshape and two `max_dim`s.

@@ -18,8 +18,7 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Dropout, DropoutConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
-use burn::tensor::module::unfold4d;
-use burn::tensor::ops::UnfoldOptions;
+use burn::tensor::ops::PadMode;
 use serde::{Deserialize, Serialize};
 
 use crate::config::is_zero;
@@ -240,31 +239,42 @@ impl ConvLayer {
     }
 }
 
-/// `conv` as an unfold and one matmul: `[b, c, h, w]` → columns `[b, c·k², L]` → rows
-/// `[b·L, c·k²]` × filters `[c·k², maps]` + bias → `[b, maps, h', w']`.
+/// `conv` as an unfold and one matmul: `[b, c, h, w]` → columns `[b, c·k², L]`, then filters
+/// `[1, maps, c·k²]` × columns + bias → `[b, maps, L]` → `[b, maps, h', w']`.
+///
+/// The columns come from two `Tensor::unfold`s, windows over the rows and then over the
+/// columns, which are strided views: one copy lays them out. Burn's `unfold4d` instead
+/// convolves with a one-hot `[c·k², c, k, k]` kernel, which costs flex as many multiplications
+/// as the layer's own convolution. The filters broadcast over the batch, so the product comes
+/// out in channel-first order with no layout copy. Both choices were measured with
+/// `examples/conv_step.rs` (docs/speed.md).
 fn im2col(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let [batch, channels, height, width] = x.dims();
-    let [maps, _, k, _] = conv.weight.dims();
-    let padding = match conv.padding {
-        PaddingConfig2d::Explicit(top, left, _, _) => [top, left],
-        PaddingConfig2d::Valid => [0, 0],
+    let [maps, channels, k, _] = conv.weight.dims();
+    let x = match conv.padding {
+        PaddingConfig2d::Explicit(0, 0, 0, 0) | PaddingConfig2d::Valid => x,
+        PaddingConfig2d::Explicit(top, left, bottom, right) => {
+            x.pad((left, right, top, bottom), PadMode::Constant(0.0))
+        }
         ref other => unreachable!("digits pads explicitly, not {other:?}"),
     };
-    let side = |n: usize, i: usize| (n + 2 * padding[i] - k) / conv.stride[i] + 1;
-    let (rows, columns) = (side(height, 0), side(width, 1));
-    let cells = channels * k * k;
-    let patches = unfold4d(x, [k, k], UnfoldOptions::new(conv.stride, padding, [1, 1]))
-        .swap_dims(1, 2)
-        .reshape([batch * rows * columns, cells]);
-    let filters = conv.weight.val().reshape([maps, cells]).transpose();
+    let batch = x.dims()[0];
+    // [b, c, rows, columns, k (row in the window), k (column in the window)]
+    let windows: Tensor<6> = x
+        .unfold::<5, _>(2, k, conv.stride[0])
+        .unfold(3, k, conv.stride[1]);
+    let [_, _, rows, columns, _, _] = windows.dims();
+    let columns_of_patches =
+        windows
+            .permute([0, 1, 4, 5, 2, 3])
+            .reshape([batch, channels * k * k, rows * columns]);
+    let filters = conv.weight.val().reshape([1, maps, channels * k * k]);
     let bias = conv
         .bias
         .as_ref()
         .expect("digits' filters have biases")
-        .val();
-    (patches.matmul(filters) + bias.unsqueeze_dim(0))
-        .reshape([batch, rows, columns, maps])
-        .permute([0, 3, 1, 2])
+        .val()
+        .reshape([1, maps, 1]);
+    (filters.matmul(columns_of_patches) + bias).reshape([batch, maps, rows, columns])
 }
 
 #[cfg(test)]
