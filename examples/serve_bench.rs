@@ -57,7 +57,8 @@ fn main() -> anyhow::Result<()> {
     let (ready, url) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let address = "127.0.0.1:0".parse().expect("an address");
-        digits::serve::run(app, address, |url| {
+        let limits = digits::net::Limits::page();
+        digits::serve::run(app, address, limits, |url, _| {
             ready.send(url.to_string()).expect("main waits")
         })
     });

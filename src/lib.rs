@@ -17,8 +17,8 @@
 //! # anyhow::Ok(())
 //! ```
 //!
-//! The modules, from the bottom up, each using only those before it: [`config`], [`files`] and
-//! [`panics`] underneath; [`backend`], where tensors live; [`data`], the examples; [`model`],
+//! The modules, from the bottom up, each using only those before it: [`config`], [`files`],
+//! [`panics`] and [`net`] (the servers' limits) underneath; [`backend`], where tensors live; [`data`], the examples; [`model`],
 //! the network; [`train`], the run and its folder; then [`books`], [`interop`] and [`serve`].
 //! The `digits` command is a dispatch over the binary's `cli` modules.
 
@@ -31,6 +31,7 @@ pub mod data;
 pub mod files;
 pub mod interop;
 pub mod model;
+pub mod net;
 pub mod panics;
 pub mod serve;
 pub mod train;

@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use burn::remote::{ConnectError, RemoteHost};
-use burn::server::{RemoteServer, TokenAuthorizer, WebSocketTransport};
+use burn::server::{RemoteServer, ServerLogging, TokenAuthorizer, WebSocketTransport};
 use burn::tensor::Device;
 use rand::{RngExt, SeedableRng};
+
+use crate::net::connections::listen;
+use crate::net::{self, Limits};
 
 /// The variable that holds the token, for the server and its clients.
 pub const TOKEN_ENV: &str = "DIGITS_REMOTE_TOKEN";
@@ -75,8 +78,7 @@ impl DeviceServer {
     /// Binds `address` (e.g. 127.0.0.1:7000; port 0 picks a free one) and takes the token from
     /// [`TOKEN_ENV`], or makes a random one.
     pub fn bind(address: SocketAddr) -> anyhow::Result<Self> {
-        let listener =
-            TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
+        let listener = listen(address).with_context(|| format!("cannot listen on {address}"))?;
         let (token, token_generated) = match token_from_env() {
             Some(token) => (token, false),
             None => (random_token()?, true),
@@ -93,15 +95,40 @@ impl DeviceServer {
         Ok(format!("ws://{}", self.listener.local_addr()?))
     }
 
-    /// Serves `device` until Ctrl-C or SIGTERM. A client that disconnects, however abruptly,
-    /// ends only its own session.
-    pub fn serve(self, device: Device) -> anyhow::Result<()> {
+    /// Serves `device` until Ctrl-C or SIGTERM, under `limits` with at most `cap` connections.
+    /// A client that disconnects, however abruptly, ends only its own session.
+    ///
+    /// Burn's server listens on a loopback port of its own, and the address clients reach is
+    /// [`net::front`]'s: the timeouts and caps apply before a byte reaches Burn, and a client
+    /// that has not yet shown its token costs a few kilobytes. The token stays Burn's to check.
+    pub fn serve(self, device: Device, limits: Limits, cap: usize) -> anyhow::Result<()> {
         let authorizer = TokenAuthorizer::new(self.token.as_str())
             .map_err(|e| anyhow::anyhow!("{TOKEN_ENV}: {e}"))?;
-        RemoteServer::new([device])
-            .with_authorizer(authorizer)
-            .serve(WebSocketTransport::from_listener(self.listener))
-            .map_err(|e| anyhow::anyhow!("the device server stopped: {e}"))
+        let behind = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+            .context("cannot open the device server's loopback port")?;
+        let inner = behind.local_addr()?;
+        let server = RemoteServer::new([device]).with_authorizer(authorizer);
+        ServerLogging::install();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the server's threads")?;
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(self.listener)?;
+            let front = net::front::serve(
+                listener,
+                inner,
+                limits,
+                cap,
+                "digits device-server",
+                net::stop_signal(),
+            );
+            tokio::select! {
+                served = server.serve_async(WebSocketTransport::from_listener(behind)) => served
+                    .map_err(|e| anyhow::anyhow!("the device server stopped: {e}")),
+                () = front => Ok(()),
+            }
+        })
     }
 }
 

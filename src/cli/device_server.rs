@@ -16,12 +16,16 @@ pub struct Args {
     /// The address to listen on; the default lets in this machine only (tunnel over ssh).
     #[arg(long, default_value = "127.0.0.1")]
     pub addr: std::net::IpAddr,
+    #[command(flatten)]
+    pub limits: crate::cli::limits::LimitArgs,
 }
 
 /// Serves until Ctrl-C, printing the URL and the token clients need.
 #[cfg(feature = "remote")]
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     use digits::backend::remote::{DeviceServer, TOKEN_ENV};
+    let limits = args.limits.limits(digits::net::Limits::device());
+    let cap = digits::net::connection_cap(limits.max_connections).map_err(anyhow::Error::msg)?;
     let devices = crate::cli::devices(args.backend, None)?;
     let server = DeviceServer::bind(std::net::SocketAddr::new(args.addr, args.port))?;
     let url = server.url()?;
@@ -35,7 +39,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!(
         "WebSocket is unencrypted: reach another machine through an ssh tunnel. Ctrl-C stops."
     );
-    server.serve(devices.eval)?;
+    println!("{}", digits::net::limits::describe(&limits, cap));
+    server.serve(devices.eval, limits, cap)?;
     println!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }

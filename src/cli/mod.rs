@@ -9,6 +9,7 @@ pub mod eval;
 pub mod export;
 pub mod gradcheck;
 pub mod import;
+pub mod limits;
 pub mod plot;
 pub mod predict;
 pub mod reproduce;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use digits::data::RunData;
 
 use crate::cli::Compute;
+use crate::cli::limits::LimitArgs;
 
 // The arguments of `digits serve`.
 #[derive(Debug, clap::Args)]
@@ -20,15 +21,23 @@ pub struct Args {
     /// its folder of images (default: where its run found them).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The most images prepared at once (default: one per core); more uploads wait their turn.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_preparing: Option<u64>,
     #[command(flatten)]
     pub compute: Compute,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Serves until Ctrl-C.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let devices = args.compute.devices()?;
     let data_dir = args.data_dir.as_deref();
-    let app = digits::serve::App::new(&args.model, &devices.eval)?;
+    let mut app = digits::serve::App::new(&args.model, &devices.eval)?;
+    if let Some(n) = args.max_preparing {
+        app = app.with_max_preparing(usize::try_from(n).unwrap_or(usize::MAX));
+    }
     // Random test images come from the first model's data: a folder given must be there;
     // otherwise the page works without them.
     let data = RunData::open(app.data(), data_dir, true);
@@ -48,8 +57,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => m.name.clone(),
         })
         .collect();
-    digits::serve::run(app, args.addr, |url| {
+    let limits = args.limits.limits(digits::net::Limits::page());
+    digits::serve::run(app, args.addr, limits.clone(), |url, cap| {
         println!("Serving {} at {url}", described.join(", "));
+        println!("{}", digits::net::limits::describe(&limits, cap));
         println!("Open it in a browser; the API is in the README (Draw a digit). Ctrl-C stops.");
     })?;
     println!("Stopped.");

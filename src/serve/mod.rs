@@ -41,6 +41,8 @@ use crate::data::run_data::RunData;
 use crate::data::{Examples, IMAGE_PIXELS, IMAGE_SIDE};
 use crate::model::inference::{self, LayerValues, Reading};
 use crate::model::{Activation, Cost, Output};
+use crate::net::connections::listen;
+use crate::net::{self, Limits};
 use crate::train::run::run_name;
 use crate::train::trained::Trained;
 
@@ -227,9 +229,23 @@ pub struct App {
     test_set: Option<(Examples, Vec<String>)>,
     rng: Mutex<StdRng>,
     device: Device,
+    /// Images prepared at once at most: a large photo takes hundreds of MB while it is
+    /// prepared, so many uploads at once wait their turn rather than run memory out.
+    preparing: tokio::sync::Semaphore,
+}
+
+/// One image prepared at a time per core.
+fn default_preparing() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 impl App {
+    /// Prepares at most `n` images at once (at least one; default: one per core).
+    pub fn with_max_preparing(mut self, n: usize) -> Self {
+        self.preparing = tokio::sync::Semaphore::new(n.max(1));
+        self
+    }
+
     /// Loads each run or checkpoint folder of `models` onto `device`. Models are named by their
     /// folder; a repeated name gets `-2`, `-3`, ...
     pub fn new(models: &[PathBuf], device: &Device) -> anyhow::Result<Self> {
@@ -259,6 +275,7 @@ impl App {
                     .map_or(0, |t| t.as_nanos() as u64),
             )),
             device: device.clone(),
+            preparing: tokio::sync::Semaphore::new(default_preparing()),
         })
     }
 
@@ -549,14 +566,22 @@ async fn predict(
         }
     };
     let body = read_body(body).await?;
+    let permit = app.preparing.acquire().await.map_err(|_| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: "the server is stopping".into(),
+    })?;
     // Decoding and the forward pass are CPU work: off the async threads.
-    tokio::task::spawn_blocking(move || app.predict(query.model.as_deref(), &body, all_layers))
-        .await
-        .map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("reading the image failed: {e}"),
-        })?
-        .map(Json)
+    let reading = app.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        reading.predict(query.model.as_deref(), &body, all_layers)
+    })
+    .await;
+    drop(permit);
+    read.map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("reading the image failed: {e}"),
+    })?
+    .map(Json)
 }
 
 /// Reads a body of at most [`MAX_BODY`] bytes. A longer one is still read to its end (up to
@@ -576,8 +601,18 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
     let mut kept = Vec::with_capacity(declared.filter(|&n| n <= MAX_BODY).unwrap_or(0));
     let mut length = 0;
     while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| ApiError::bad_request(format!("cannot read the body: {e}")))?;
+        let frame = frame.map_err(|e| {
+            if timed_out(&e) {
+                ApiError {
+                    status: StatusCode::REQUEST_TIMEOUT,
+                    message: "the image stopped coming in for longer than the server waits \
+                              (--body-timeout)"
+                        .into(),
+                }
+            } else {
+                ApiError::bad_request(format!("cannot read the body: {e}"))
+            }
+        })?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -596,6 +631,14 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
     Ok(Bytes::from(kept))
 }
 
+/// Whether `error` comes from a socket read that timed out.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    })
+}
+
 async fn test_digit(State(app): State<Arc<App>>) -> Result<Json<TestDigit>, ApiError> {
     app.test_digit().map(Json)
 }
@@ -611,46 +654,36 @@ async fn weights(
     app.weights(query.model.as_deref(), unit).map(Json)
 }
 
-/// Serves `app` on `address` until Ctrl-C or SIGTERM, calling `ready` with the URL once it
-/// listens.
-pub fn run(app: App, address: SocketAddr, ready: impl FnOnce(&str)) -> anyhow::Result<()> {
+/// Serves `app` on `address` under `limits` until Ctrl-C or SIGTERM, calling `ready` with the
+/// URL and the connection cap once it listens.
+pub fn run(
+    app: App,
+    address: SocketAddr,
+    limits: Limits,
+    ready: impl FnOnce(&str, usize),
+) -> anyhow::Result<()> {
+    let cap = net::connection_cap(limits.max_connections).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the server's threads")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
+        let listener = listen(address)
+            .and_then(tokio::net::TcpListener::from_std)
             .with_context(|| format!("cannot listen on {address}"))?;
         let bound = listener.local_addr()?;
-        ready(&format!("http://{bound}/"));
-        axum::serve(listener, router(Arc::new(app)))
-            .with_graceful_shutdown(stop_signal())
-            .await
-            .context("the server stopped")
+        ready(&format!("http://{bound}/"), cap);
+        net::http::serve(
+            listener,
+            router(Arc::new(app)),
+            limits,
+            cap,
+            "digits serve",
+            net::stop_signal(),
+        )
+        .await;
+        Ok(())
     })
-}
-
-/// Ctrl-C, or SIGTERM where there is one.
-async fn stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }
 
 #[cfg(test)]

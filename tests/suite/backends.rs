@@ -52,6 +52,11 @@ pub fn tests() -> Vec<Test> {
             remote::a_client_killed_mid_epoch_leaves_the_server_serving,
             REMOTE
         ),
+        test!(
+            remote::hostile_clients_leave_the_server_serving_and_small,
+            REMOTE,
+            OPEN_FILES
+        ),
         test!(tch_trains_like_flex, TCH, MNIST),
     ]
 }
@@ -376,13 +381,23 @@ mod remote {
 
     impl Server {
         fn start() -> Self {
-            let mut child = Digits::new("device-server")
+            Self::start_with(&[], Stdio::null(), None)
+        }
+
+        /// A server with `flags`, its stderr to `stderr`, and at most `files` open files.
+        fn start_with(flags: &[&str], stderr: Stdio, files: Option<u64>) -> Self {
+            let mut command = Digits::new("device-server")
                 .backend("flex")
                 .args(["--port", "0"])
+                .args(flags)
                 .env("DIGITS_REMOTE_TOKEN", TOKEN)
-                .command()
+                .command();
+            if let Some(files) = files {
+                limit_open_files(&mut command, files);
+            }
+            let mut child = command
                 .stdout(Stdio::piped())
-                .stderr(Stdio::null())
+                .stderr(stderr)
                 .spawn()
                 .unwrap();
             let mut first = String::new();
@@ -527,6 +542,218 @@ mod remote {
             .arg(&run)
             .args(["--remote", &server.url]);
         with_token(eval, Some(TOKEN)).succeeds();
+    }
+
+    /// Bytes that look random, from a fixed seed.
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut state = seed | 1;
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    /// A client's WebSocket frame (masked, as clients must): `opcode` 1 text, 2 binary.
+    fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0x80 | opcode];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n < 65_536 => {
+                frame.push(0x80 | 126);
+                frame.extend((n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend((n as u64).to_be_bytes());
+            }
+        }
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        frame.extend(mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        frame
+    }
+
+    /// A WebSocket handshake for `path`.
+    fn handshake(path: &str) -> Vec<u8> {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: digits\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    /// Connects to `at`, sends `bytes` (as much as the server takes), and reads until the
+    /// server closes or `wait` passes: what came back (its first line, and how many bytes),
+    /// and how long until the server closed, if it did.
+    fn hostile(
+        at: std::net::SocketAddr,
+        bytes: &[u8],
+        wait: Duration,
+    ) -> (String, Option<Duration>) {
+        use std::io::{Read, Write};
+        let started = Instant::now();
+        let mut stream = std::net::TcpStream::connect(at).unwrap();
+        let _ = stream.write_all(bytes);
+        let mut got = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let closed = loop {
+            let Some(left) = wait.checked_sub(started.elapsed()) else {
+                break None;
+            };
+            stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            match stream.read(&mut buffer) {
+                Ok(0) => break Some(started.elapsed()),
+                Ok(n) => got.extend_from_slice(&buffer[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    break Some(started.elapsed());
+                }
+                Err(_) => break None,
+            }
+        };
+        let first = String::from_utf8_lossy(&got);
+        let first = first.lines().next().unwrap_or("").to_string();
+        (format!("{first:?} ({} bytes)", got.len()), closed)
+    }
+
+    fn rss_kib(pid: u32) -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// Clients with no token, one after another, against a server limited to 1,024 open files
+    /// with the header timeout at 2 s: garbage in place of a handshake, a plain GET, a
+    /// handshake to `/` and 50 random frames, a frame header claiming 2⁶² bytes, text frames,
+    /// 8 MB of random frames, 200 connections opened and dropped at once, and 1,000 that say
+    /// nothing, while a client with the token evaluates through it. Each is closed within the
+    /// timeout and a few seconds; the server stays up, under 100 MB more than it started with,
+    /// panics nowhere, and logs one line per closed connection, at most ten a second; a client
+    /// with the token then trains through it.
+    pub fn hostile_clients_leave_the_server_serving_and_small() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("server.log");
+        let mut server = Server::start_with(
+            &["--header-timeout", "2", "--per-peer-connections", "5000"],
+            std::fs::File::create(&log).unwrap().into(),
+            Some(1024),
+        );
+        let at: std::net::SocketAddr = server.url.trim_start_matches("ws://").parse().unwrap();
+        let pid = server.child.id();
+        let started_with = rss_kib(pid);
+        let wait = Duration::from_secs(6);
+        let session = |then: &[u8]| [handshake("/session"), then.to_vec()].concat();
+        let fifty_frames: Vec<u8> = (0..50)
+            .flat_map(|i| frame(2, &noise(100 + i * 37, i as u64 + 7)))
+            .collect();
+        let huge_header = {
+            let mut header = vec![0x82, 0x80 | 127];
+            header.extend((1u64 << 62).to_be_bytes());
+            header.extend([1, 2, 3, 4]);
+            header.extend(noise(1000, 3));
+            header
+        };
+        let text: Vec<u8> = (0..20)
+            .flat_map(|i| frame(1, format!("hello {i}").as_bytes()))
+            .collect();
+        let eight_mb: Vec<u8> = (0..128)
+            .flat_map(|i| frame(2, &noise(65_536, i + 100)))
+            .collect();
+        let clients: Vec<(&str, Vec<u8>)> = vec![
+            ("garbage in place of a handshake", noise(4096, 1)),
+            (
+                "a plain HTTP GET",
+                b"GET / HTTP/1.1\r\nHost: digits\r\n\r\n".to_vec(),
+            ),
+            (
+                "a handshake to / and 50 random frames",
+                [handshake("/"), fifty_frames].concat(),
+            ),
+            ("a frame header claiming 2^62 bytes", session(&huge_header)),
+            ("text frames", session(&text)),
+            ("8 MB of random frames", session(&eight_mb)),
+        ];
+        for (name, bytes) in &clients {
+            let (got, closed) = hostile(at, bytes, wait);
+            note!("device server, {name}: got {got}, closed after {closed:.2?}");
+            assert!(closed.is_some(), "{name}: still open after {wait:?}");
+            assert!(
+                server.child.try_wait().unwrap().is_none(),
+                "{name}: the server ended"
+            );
+        }
+
+        let dropped: Vec<_> = (0..200)
+            .map(|_| std::net::TcpStream::connect(at).unwrap())
+            .collect();
+        drop(dropped);
+
+        // 1,000 silent connections, more than the 960 places of a 1,024-file limit: a client
+        // with the token is let in all the same, and every silent one is closed.
+        let (run, _) = train_synthetic(tmp.path(), "local", &["--epochs", "1"]);
+        let silent: Vec<_> = (0..1000)
+            .map(|_| std::net::TcpStream::connect(at).unwrap())
+            .collect();
+        let started = Instant::now();
+        let eval = Digits::new("eval")
+            .arg(&run)
+            .args(["--remote", &server.url]);
+        with_token(eval, Some(TOKEN)).succeeds();
+        note!(
+            "device server, 1,000 silent connections: a client with the token evaluated in {:.2?}",
+            started.elapsed()
+        );
+        let mut open = 0;
+        for mut stream in silent {
+            use std::io::Read;
+            let left = wait.saturating_sub(started.elapsed());
+            stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            if !matches!(stream.read(&mut [0u8; 16]), Ok(0) | Err(_)) || left.is_zero() {
+                open += 1;
+            }
+        }
+        note!(
+            "device server, 1,000 silent connections: {open} open after {:.2?}",
+            started.elapsed()
+        );
+        assert_eq!(open, 0);
+        let rss = rss_kib(pid);
+        note!(
+            "device server RSS: {started_with} KiB at start, {rss} KiB after the hostile clients"
+        );
+        assert!(rss < started_with + 100 * 1024, "{rss} KiB");
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "the server ended"
+        );
+
+        let train = Digits::train(
+            synthetic_config(tmp.path()),
+            tmp.path().join("data"),
+            tmp.path().join("remote"),
+        )
+        .args(["--epochs", "1", "--remote", &server.url]);
+        with_token(train, Some(TOKEN)).succeeds();
+
+        drop(server);
+        let log = std::fs::read_to_string(&log).unwrap();
+        note!("device server log:\n{log}");
+        assert!(!log.contains("panicked"), "{log}");
+        assert!(!log.contains("stack backtrace"), "{log}");
+        assert!(
+            log.contains("digits device-server: closed 127.0.0.1:"),
+            "{log}"
+        );
     }
 }
 

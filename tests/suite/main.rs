@@ -20,6 +20,7 @@ mod gradcheck;
 mod harness;
 mod images;
 mod interop;
+mod limits;
 mod needs;
 mod output;
 mod photos;
@@ -43,6 +44,7 @@ fn main() -> std::process::ExitCode {
             gradcheck::tests(),
             images::tests(),
             interop::tests(),
+            limits::tests(),
             output::tests(),
             photos::tests(),
             predict::tests(),

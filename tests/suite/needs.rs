@@ -49,6 +49,29 @@ pub const REMOTE: Requirement = Requirement::optional("remote", || compiled(Back
 /// LibTorch compiled in (`--features tch`, which needs LibTorch or PyTorch 2.9.0 to build).
 pub const TCH: Requirement = Requirement::optional("tch", || compiled(BackendName::Tch));
 
+/// Enough open files for this process to hold 2,000 client sockets and more: raises the soft
+/// limit to the hard one.
+pub const OPEN_FILES: Requirement = Requirement::optional("4,096 open files", || {
+    let (_, hard) = rlimit::Resource::NOFILE.get().map_err(|e| e.to_string())?;
+    if hard < 4096 {
+        return Err(format!(
+            "the hard limit on open files is {hard} (ulimit -Hn)"
+        ));
+    }
+    rlimit::Resource::NOFILE
+        .set(hard, hard)
+        .map_err(|e| e.to_string())
+});
+
+/// Limits `command`'s process to `files` open files, soft and hard, as `ulimit -n` would.
+pub fn limit_open_files(command: &mut std::process::Command, files: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe, and nothing else runs in the child yet.
+    unsafe {
+        command.pre_exec(move || rlimit::Resource::NOFILE.set(files, files));
+    }
+}
+
 fn compiled(backend: BackendName) -> Result<(), String> {
     if backend.compiled() {
         Ok(())

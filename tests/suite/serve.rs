@@ -31,6 +31,9 @@ pub struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT/`.
     pub url: String,
+    /// The lines it printed after the one with its URL and before the page's, as far as
+    /// `Open it in a browser`: its limits.
+    pub stdout_lines: Vec<String>,
     rest_of_stdout: Option<std::thread::JoinHandle<Vec<String>>>,
 }
 
@@ -45,8 +48,12 @@ impl Server {
         if let Some(dir) = data_dir {
             serve = serve.data_dir(dir);
         }
-        let mut child = serve
-            .command()
+        Server::spawn(serve.command())
+    }
+
+    /// Starts `command`, a `digits serve` on 127.0.0.1:0, and waits until it listens.
+    pub fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -64,23 +71,51 @@ impl Server {
             .1
             .to_string();
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        let mut stdout_lines = Vec::new();
+        for line in lines.by_ref().map_while(Result::ok) {
+            let last = line.starts_with("Open it in a browser");
+            stdout_lines.push(line);
+            if last {
+                break;
+            }
+        }
         // Read the rest as it comes, so that the pipe never fills.
         let rest_of_stdout = std::thread::spawn(move || lines.map_while(Result::ok).collect());
         Server {
             child,
             url,
+            stdout_lines,
             rest_of_stdout: Some(rest_of_stdout),
         }
     }
 
+    /// Kills the server and returns what it wrote on stderr.
+    pub fn stop_and_read_stderr(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        stderr
+    }
+
+    /// The server's peak resident memory so far, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
     /// The server's resident memory, in KiB.
     pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// A figure of /proc/PID/status, in KiB.
+    fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc/PID/status")
+            .unwrap_or_else(|| panic!("{field} in /proc/PID/status"))
     }
 
     /// Sends Ctrl-C (SIGINT) and waits: the exit status and what it printed after starting.
@@ -332,18 +367,7 @@ fn a_conv_net_is_served_layer_by_layer() {
 fn a_12_megapixel_phone_photo_is_read_as_predict_reads_it() {
     let tmp = tempfile::tempdir().unwrap();
     let model = trained_two_layer_net(tmp.path());
-    let (_, digit) = &test_digits(mnist(), 1)[0];
-    let small = crate::photos::photo(
-        digit,
-        crate::photos::Hardness::only(crate::photos::Difficulty::Gradient),
-        12,
-    );
-    let small = image::load_from_memory(&small).unwrap();
-    let big = small.resize_exact(4032, 3024, imageops::Triangle).to_rgb8();
-    let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92)
-        .encode_image(&big)
-        .unwrap();
+    let jpeg = twelve_megapixel_photo();
     let file = tmp.path().join("phone.jpg");
     std::fs::write(&file, &jpeg).unwrap();
     let from_cli = Digits::new("predict").model(&model).arg(&file).succeeds();
@@ -359,6 +383,24 @@ fn a_12_megapixel_phone_photo_is_read_as_predict_reads_it() {
     ));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["class"].as_str().unwrap(), from_cli, "{body}");
+}
+
+/// A phone's 12-megapixel photo: a generated photo of MNIST's first test digit, scaled up to
+/// 4032×3024, as a JPEG.
+pub fn twelve_megapixel_photo() -> Vec<u8> {
+    let (_, digit) = &test_digits(mnist(), 1)[0];
+    let small = crate::photos::photo(
+        digit,
+        crate::photos::Hardness::only(crate::photos::Difficulty::Gradient),
+        12,
+    );
+    let small = image::load_from_memory(&small).unwrap();
+    let big = small.resize_exact(4032, 3024, imageops::Triangle).to_rgb8();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92)
+        .encode_image(&big)
+        .unwrap();
+    jpeg
 }
 
 fn runtime() -> tokio::runtime::Runtime {
