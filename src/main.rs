@@ -27,6 +27,9 @@ enum Command {
     Gradcheck(cli::gradcheck::Args),
     /// Overlay the learning curves of several runs in one picture.
     Plot(cli::plot::Args),
+    /// List the runs below a folder (default: artifacts): network, epochs, best accuracy,
+    /// time, and whether each finished, was interrupted or is training now.
+    Runs(cli::runs::Args),
     /// Draw a grid of the test digits a run gets wrong, captioned true → predicted.
     Errors(cli::errors::Args),
     /// Rerun the books' experiments (configs/) and write a report against the published
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => cli::predict::run(args),
         Command::Gradcheck(args) => cli::gradcheck::run(args),
         Command::Plot(args) => cli::plot::run(args),
+        Command::Runs(args) => cli::runs::run(args),
         Command::Errors(args) => cli::errors::run(args),
         Command::Reproduce(args) => cli::reproduce::run(args),
         Command::DeviceServer(args) => cli::device_server::run(args),

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod plot;
 pub mod predict;
 pub mod reproduce;
+pub mod runs;
 pub mod serve;
 pub mod train;
 

@@ -1,6 +1,6 @@
 //! `digits plot`: the learning curves of several runs in one picture.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use digits::train::charts::{self, Curves};
@@ -20,8 +20,14 @@ pub struct Args {
 
 /// Draws the runs' curves into one picture.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    draw(&args.runs, &args.output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Draws the curves of `runs` into `output`, each labelled by its folder name, and says so.
+pub fn draw(runs: &[PathBuf], output: &Path) -> anyhow::Result<()> {
     let mut curves = Vec::new();
-    for run in &args.runs {
+    for run in runs {
         let (newest, _) = Checkpoint::newest(run)?;
         let Some(checkpoint) = newest else {
             anyhow::bail!("{}: no complete epoch to plot", run.display());
@@ -31,7 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             epochs: checkpoint.metrics,
         });
     }
-    charts::draw_curves(&curves, &args.output)?;
-    println!("Wrote {}", args.output.display());
-    Ok(ExitCode::SUCCESS)
+    charts::draw_curves(&curves, output)?;
+    println!("Wrote {}", output.display());
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! Training a network: the run description ([`config`]), the learner's loop ([`learner`]) and its
 //! optimizer ([`optimizer`]), what each epoch measured ([`metrics`]) and how it is shown
 //! ([`progress`], [`health`], [`charts`]), the checkpoints ([`checkpoint`]), a run from start to
-//! end in its folder ([`run`]), and a trained model read back from one ([`trained`]), alone or
+//! end in its folder ([`run`]), the runs below a folder ([`runs`]), and a trained model read back from one ([`trained`]), alone or
 //! voting with others ([`ensemble`]).
 
 pub mod charts;
@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod optimizer;
 pub mod progress;
 pub mod run;
+pub mod runs;
 pub mod trained;
 
 pub use config::RunConfig;

@@ -150,6 +150,17 @@ impl RunLock {
     }
 }
 
+/// Whether a process holds `dir`'s lock now: a run training in it.
+pub fn is_in_use(dir: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(dir.join(LOCK_FILE)) else {
+        return false;
+    };
+    matches!(
+        file.try_lock_shared(),
+        Err(std::fs::TryLockError::WouldBlock)
+    )
+}
+
 /// `device.toml`: the backend and device a run last trained on, and what was said about the
 /// choice (a software GPU, or one `auto` passed over).
 #[derive(serde::Serialize)]

@@ -26,6 +26,7 @@ mod output;
 mod photos;
 mod predict;
 mod resume;
+mod runs;
 mod serve;
 mod train;
 
@@ -49,6 +50,7 @@ fn main() -> std::process::ExitCode {
             photos::tests(),
             predict::tests(),
             resume::tests(),
+            runs::tests(),
             serve::tests(),
             train::tests(),
         ]
