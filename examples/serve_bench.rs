@@ -41,12 +41,18 @@ struct Args {
     /// The side of the PNGs sent, in pixels; repeat for several measurements.
     #[arg(long, default_values_t = [280, 28])]
     side: Vec<u32>,
+    /// The most images prepared at once, as `serve --max-preparing` (default: two per core).
+    #[arg(long, value_name = "N")]
+    max_preparing: Option<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let device = Devices::select(BackendName::Auto, None)?.eval;
-    let app = App::new(&args.model, &device)?;
+    let mut app = App::new(&args.model, &device)?;
+    if let Some(n) = args.max_preparing {
+        app = app.with_max_preparing(n);
+    }
     let files = MnistFiles::open(args.data_dir.as_deref().or(app.data().dir.as_deref()))?;
     let models: Vec<(String, String)> = app
         .models()

@@ -21,7 +21,7 @@ pub struct Args {
     /// its folder of images (default: where its run found them).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// The most images prepared at once (default: one per core); more uploads wait their turn.
+    /// The most images prepared at once (default: two per core); more uploads wait their turn.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_preparing: Option<u64>,
     #[command(flatten)]
