@@ -107,6 +107,10 @@ impl DeviceServer {
         let behind = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
             .context("cannot open the device server's loopback port")?;
         let inner = behind.local_addr()?;
+        println!(
+            "Burn's server listens behind this one on {inner}, loopback only; clients use {}",
+            self.url()?
+        );
         let server = RemoteServer::new([device]).with_authorizer(authorizer);
         ServerLogging::install();
         let runtime = tokio::runtime::Builder::new_multi_thread()
