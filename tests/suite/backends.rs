@@ -518,24 +518,8 @@ mod remote {
         let train = Digits::train(synthetic_config(tmp.path()), &data, &doomed)
             .args(["--epochs", "1000"])
             .args(["--remote", &server.url]);
-        let mut child = with_token(train, Some(TOKEN))
-            .command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
         // Once an epoch is done the client is surely connected and busy with the next.
-        let mut line = String::new();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        while !line.starts_with("Epoch 1:") {
-            line.clear();
-            assert!(
-                stdout.read_line(&mut line).unwrap() > 0,
-                "the client ended early"
-            );
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        kill_after_first_epoch(with_token(train, Some(TOKEN)));
 
         let (run, _) = train_synthetic(tmp.path(), "local", &["--epochs", "1"]);
         let eval = Digits::new("eval")

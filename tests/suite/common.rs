@@ -292,6 +292,29 @@ pub fn train_synthetic(dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Outp
     (run, output)
 }
 
+/// Runs `train` until it has printed its first epoch's line (the epoch's files are on disk by
+/// then), and kills it there.
+pub fn kill_after_first_epoch(train: Digits) {
+    use std::io::{BufRead, BufReader};
+    let mut child = train
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("Epoch 1:") {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the run ended early"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// The first `n` test digits of an MNIST folder (its files gzipped or not): (label, 28×28
 /// pixels).
 pub fn test_digits(mnist: &Path, n: usize) -> Vec<(u8, image::GrayImage)> {

@@ -1,8 +1,6 @@
 //! `digits runs` on a folder holding a finished, an interrupted and a locked run.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 
 use serde_json::Value;
 
@@ -16,23 +14,7 @@ pub fn tests() -> Vec<Test> {
 /// an interrupted run, 1 of 10 epochs done.
 fn interrupted_run(dir: &Path, name: &str) {
     let data = dir.join("data");
-    let mut child = Digits::train(synthetic_config(dir), &data, dir.join(name))
-        .command()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("Epoch 1:") {
-        line.clear();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "the run ended early"
-        );
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_after_first_epoch(Digits::train(synthetic_config(dir), &data, dir.join(name)));
 }
 
 /// A finished run (1 of 1 epochs), an interrupted one (killed after epoch 1 of 10) and one
