@@ -93,8 +93,10 @@ impl RunSummary {
 
 /// Whether early stopping ended the run: `patience` epochs have passed since its best.
 fn stopped_early(metrics: &[EpochMetrics], patience: Option<usize>) -> bool {
-    match (patience, best_validation(metrics)) {
-        (Some(patience), Some(best)) => metrics.len() - best.epoch >= patience,
+    match (patience, best_validation(metrics), metrics.last()) {
+        (Some(patience), Some(best), Some(last)) => {
+            last.epoch.saturating_sub(best.epoch) >= patience
+        }
         _ => false,
     }
 }
@@ -124,4 +126,35 @@ pub fn find(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     found.sort();
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epochs(validation_correct: &[usize]) -> Vec<EpochMetrics> {
+        validation_correct
+            .iter()
+            .enumerate()
+            .map(|(i, &correct)| EpochMetrics {
+                epoch: i + 1,
+                train_loss: 0.1,
+                validation_correct: correct,
+                validation_total: 100,
+                test_correct: correct,
+                test_total: 100,
+                seconds: 1.0,
+            })
+            .collect()
+    }
+
+    /// A run stopped by `patience` is finished; one stopped sooner, or without patience, is not.
+    #[test]
+    fn early_stopping_counts_epochs_since_the_best() {
+        let run = epochs(&[90, 95, 94, 93, 92]);
+        assert!(stopped_early(&run, Some(3)));
+        assert!(!stopped_early(&run, Some(4)));
+        assert!(!stopped_early(&run, None));
+        assert!(!stopped_early(&[], Some(1)));
+    }
 }
