@@ -18,7 +18,7 @@
 //! ```
 //!
 //! The modules, from the bottom up, each using only those before it: [`config`], [`files`],
-//! [`panics`] and [`net`] (the servers' limits) underneath; [`backend`], where tensors live; [`data`], the examples; [`model`],
+//! [`panics`], [`net`] (the servers' limits) and [`tracking`] (TensorBoard's files, MLflow's API) underneath; [`backend`], where tensors live; [`data`], the examples; [`model`],
 //! the network; [`train`], the run and its folder; then [`books`], [`interop`] and [`serve`].
 //! The `digits` command is a dispatch over the binary's `cli` modules.
 
@@ -34,6 +34,7 @@ pub mod model;
 pub mod net;
 pub mod panics;
 pub mod serve;
+pub mod tracking;
 pub mod train;
 
 /// Every program built on this library allocates through mimalloc. A training step frees and

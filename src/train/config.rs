@@ -68,10 +68,21 @@ pub struct OutputConfig {
     /// Checkpoints kept besides the one of the best validation accuracy: the newest ones.
     #[serde(default = "default_keep_last")]
     pub keep_last: usize,
+    /// TensorBoard event files in the run folder's `tb/`.
+    #[serde(default = "default_tensorboard")]
+    pub tensorboard: bool,
+    /// The MLflow experiment the run is logged to, when `MLFLOW_TRACKING_URI` names a server.
+    /// Unset: `MLFLOW_EXPERIMENT_NAME`, else MLflow's `Default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mlflow_experiment: Option<String>,
 }
 
 fn default_keep_last() -> usize {
     2
+}
+
+fn default_tensorboard() -> bool {
+    true
 }
 
 impl Default for OutputConfig {
@@ -79,6 +90,8 @@ impl Default for OutputConfig {
         Self {
             dir: None,
             keep_last: default_keep_last(),
+            tensorboard: default_tensorboard(),
+            mlflow_experiment: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! `warnings.log`. Some runs are meant not to learn (`ch6-init-std001`); they are warned too.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 
 use crate::data::MnistBatch;
 use crate::model::NetworkConfig;
@@ -112,44 +112,21 @@ impl Health {
     }
 }
 
-/// An [`Observer`] that passes everything on to `inner` and adds the warnings of [`Health`],
-/// appending each to `log` too.
-pub struct Watched<'a> {
-    /// Where progress is shown.
-    pub inner: &'a mut dyn Observer,
-    /// What is watched.
-    pub health: Health,
-    /// The run folder's warnings file.
-    pub log: PathBuf,
-}
-
-impl Observer for Watched<'_> {
-    fn epoch_started(&mut self, epoch: usize, examples: usize) {
-        self.inner.epoch_started(epoch, examples);
-    }
-
-    fn step(&mut self, done: usize, mean_loss: &dyn Fn() -> f64) {
-        self.inner.step(done, mean_loss);
-    }
-
-    fn epoch_finished(&mut self, metrics: &EpochMetrics) {
-        self.inner.epoch_finished(metrics);
-        for warning in self.health.check(metrics) {
-            self.inner.warning(&warning);
+impl Health {
+    /// Checks an epoch, warning through `observer` of what is wrong and appending each warning
+    /// to the run folder's `log`.
+    pub fn watch(&mut self, metrics: &EpochMetrics, log: &Path, observer: &mut dyn Observer) {
+        for warning in self.check(metrics) {
+            observer.warning(&warning);
             let appended = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(&self.log)
+                .open(log)
                 .and_then(|mut file| writeln!(file, "{warning}"));
             if let Err(error) = appended {
-                self.inner
-                    .warning(&format!("cannot write {}: {error}", self.log.display()));
+                observer.warning(&format!("cannot write {}: {error}", log.display()));
             }
         }
-    }
-
-    fn warning(&mut self, message: &str) {
-        self.inner.warning(message);
     }
 }
 
@@ -166,6 +143,7 @@ mod tests {
             test_correct: validation_correct,
             test_total: 1000,
             seconds: 1.0,
+            learning_rate: Some(0.1),
         }
     }
 

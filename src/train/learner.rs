@@ -73,9 +73,47 @@ pub trait Observer {
 /// An observer that watches nothing.
 impl Observer for () {}
 
+/// An [`Observer`] that passes everything on to `inner` and, once an epoch is shown, hands it
+/// to `after` with `inner` to warn through: how a run adds what watches it (the health checks,
+/// MLflow) to what shows its progress.
+pub struct AfterEpoch<'a, F: FnMut(&EpochMetrics, &mut dyn Observer)> {
+    /// Where progress is shown.
+    pub inner: &'a mut dyn Observer,
+    /// What is done with each epoch after it is shown.
+    pub after: F,
+}
+
+impl<F: FnMut(&EpochMetrics, &mut dyn Observer)> Observer for AfterEpoch<'_, F> {
+    fn epoch_started(&mut self, epoch: usize, examples: usize) {
+        self.inner.epoch_started(epoch, examples);
+    }
+
+    fn step(&mut self, done: usize, mean_loss: &dyn Fn() -> f64) {
+        self.inner.step(done, mean_loss);
+    }
+
+    fn epoch_finished(&mut self, metrics: &EpochMetrics) {
+        self.inner.epoch_finished(metrics);
+        (self.after)(metrics, self.inner);
+    }
+
+    fn warning(&mut self, message: &str) {
+        self.inner.warning(message);
+    }
+}
+
 /// Examples gathered and sent to the device at once in an epoch's order (see
 /// [`Learner::train_epoch`]): 13 MB of images.
 const GATHER_ROWS: usize = 4096;
+
+/// What one pass over the training examples measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pass {
+    /// The mean cost per example, without the L2 term.
+    pub mean_loss: f64,
+    /// The learning rate of the first mini-batch (NaN for an empty pass).
+    pub learning_rate: f64,
+}
 
 /// How [`Learner::fit`] ended when it was not stopped by an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,15 +234,15 @@ impl Learner {
     }
 
     /// One pass over `train` in the order of [`epoch_order`], its mini-batches sent to `device`
-    /// (without autodiff) a part at a time. Returns the mean cost per example (without the L2
-    /// term). If `stop` was raised, or the device failed, the epoch counter is unchanged.
+    /// (without autodiff) a part at a time. If `stop` was raised, or the device failed, the epoch
+    /// counter is unchanged.
     pub fn train_epoch(
         &mut self,
         train: &Examples,
         device: &Device,
         stop: &AtomicBool,
         observer: &mut dyn Observer,
-    ) -> Result<f64, TrainError> {
+    ) -> Result<Pass, TrainError> {
         let n = train.len();
         let batch_size = self.config.training.batch_size;
         let seed = self.config.training.seed;
@@ -230,6 +268,7 @@ impl Learner {
         // buffer where the whole split would need 157.
         let part_size = batch_size * (GATHER_ROWS / batch_size).max(1);
         let mut total = Tensor::<1>::zeros([1], device);
+        let mut first_lr = None;
         for part_start in (0..n).step_by(part_size) {
             let part_order = &order[part_start..(part_start + part_size).min(n)];
             let part = train.gather(part_order, device);
@@ -240,7 +279,9 @@ impl Learner {
                     });
                 }
                 let end = (start + batch_size).min(part_order.len());
-                total = total + self.train_step(&part.slice(start..end), n, scheduler.step());
+                let lr = scheduler.step();
+                first_lr.get_or_insert(lr.base());
+                total = total + self.train_step(&part.slice(start..end), n, lr);
                 let done = part_start + end;
                 observer.step(done, &|| total.clone().into_scalar::<f64>() / done as f64);
             }
@@ -255,7 +296,10 @@ impl Learner {
             })?;
         self.scheduler = Some(scheduler);
         self.epoch += 1;
-        Ok(total / n as f64)
+        Ok(Pass {
+            mean_loss: total / n as f64,
+            learning_rate: first_lr.unwrap_or(f64::NAN),
+        })
     }
 
     /// Trains until `epochs` epochs are complete, or until validation accuracy has not improved
@@ -281,7 +325,8 @@ impl Learner {
                 return Ok(FitEnd::Completed);
             }
             let started = Instant::now();
-            let train_loss = self.train_epoch(&splits.train, &splits.device, stop, observer)?;
+            let pass = self.train_epoch(&splits.train, &splits.device, stop, observer)?;
+            let train_loss = pass.mean_loss;
             let seconds = started.elapsed().as_secs_f64();
             if !train_loss.is_finite() {
                 return Err(TrainError::Diverged {
@@ -298,6 +343,7 @@ impl Learner {
                 test_correct: self.correct(&splits.test),
                 test_total: splits.test.len(),
                 seconds,
+                learning_rate: Some(pass.learning_rate),
             };
             if self
                 .best

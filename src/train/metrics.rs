@@ -5,8 +5,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// The header of `metrics.csv`. Accuracies are fractions; `seconds` is the wall time of the
-/// epoch's training pass.
-pub const CSV_HEADER: &str = "epoch,train_loss,validation_accuracy,test_accuracy,seconds";
+/// epoch's training pass; `learning_rate` is the rate of its first mini-batch, empty for an
+/// epoch of a run made before digits recorded it. New columns go last, so that readers going by
+/// position or by name keep working.
+pub const CSV_HEADER: &str =
+    "epoch,train_loss,validation_accuracy,test_accuracy,seconds,learning_rate";
 
 /// One epoch's results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +29,10 @@ pub struct EpochMetrics {
     pub test_total: usize,
     /// Wall time of the training pass.
     pub seconds: f64,
+    /// The learning rate of the epoch's first mini-batch (the schedule may lower it during the
+    /// epoch). `None` in the checkpoints of runs made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
 }
 
 impl EpochMetrics {
@@ -42,12 +49,15 @@ impl EpochMetrics {
     /// The row of `metrics.csv`, in [`CSV_HEADER`]'s order.
     pub fn csv_row(&self) -> String {
         format!(
-            "{},{},{},{},{:.3}",
+            "{},{},{},{},{},{}",
             self.epoch,
             self.train_loss,
             self.validation_accuracy(),
             self.test_accuracy(),
-            self.seconds
+            self.seconds,
+            self.learning_rate
+                .map(|lr| lr.to_string())
+                .unwrap_or_default()
         )
     }
 }
@@ -101,6 +111,7 @@ mod tests {
             test_correct,
             test_total: 10_000,
             seconds: 3.0864,
+            learning_rate: Some(0.5),
         }
     }
 
@@ -111,7 +122,12 @@ mod tests {
             m.to_string(),
             "Epoch 12: test 9512 / 10000 (95.12%)  validation 9561 / 10000  loss 0.0213  3.1 s"
         );
-        assert_eq!(m.csv_row(), "12,0.0213,0.9561,0.9512,3.086");
+        assert_eq!(m.csv_row(), "12,0.0213,0.9561,0.9512,3.0864,0.5");
+        let older = EpochMetrics {
+            learning_rate: None,
+            ..m
+        };
+        assert_eq!(older.csv_row(), "12,0.0213,0.9561,0.9512,3.0864,");
     }
 
     #[test]

@@ -15,12 +15,15 @@ use crate::data::image_folder::{LoadStats, Skipped};
 use crate::data::run_data::RunData;
 use crate::files::write_atomically;
 use crate::model::{Network, NetworkConfig};
+use crate::tracking::mlflow::{Client, Status};
 use crate::train::charts::{self, Curves};
 use crate::train::checkpoint::{self, Checkpoint, Damaged};
 use crate::train::config::RunConfig;
-use crate::train::health::{self, Health, WARNINGS_FILE, Watched};
-use crate::train::learner::{FitEnd, Learner, Observer};
+use crate::train::health::{self, Health, WARNINGS_FILE};
+use crate::train::learner::{AfterEpoch, FitEnd, Learner, Observer, TrainError};
 use crate::train::metrics::{self, CSV_HEADER, EpochMetrics};
+use crate::train::mlflow::{self, MlflowRun};
+use crate::train::tensorboard::TensorBoardLog;
 use crate::train::trained::Trained;
 
 pub use crate::train::checkpoint::CONFIG_FILE;
@@ -106,6 +109,8 @@ pub struct Run {
     pub resumed: Option<Checkpoint>,
     /// Newer checkpoints passed over because they are damaged.
     pub damaged: Vec<Damaged>,
+    /// The MLflow server `MLFLOW_TRACKING_URI` names.
+    pub mlflow: Option<Client>,
     splits: MnistSplits,
     _lock: RunLock,
 }
@@ -213,6 +218,7 @@ impl Run {
     /// A folder that already holds a run is refused, unless `force`, which first moves it aside
     /// to `<folder>.previous-<n>`.
     pub fn new(path: &Path, overrides: &Overrides, force: bool) -> anyhow::Result<Self> {
+        let mlflow = Client::from_env()?;
         let mut config = RunConfig::load(path)?;
         overrides.apply(&mut config);
         let devices = Devices::select(config.training.backend, overrides.remote.as_deref())?;
@@ -237,6 +243,7 @@ impl Run {
             Vec::new(),
             moved_aside,
             lock,
+            mlflow,
         )
     }
 
@@ -257,6 +264,7 @@ impl Run {
                 dir.display()
             );
         }
+        let mlflow = Client::from_env()?;
         let config_file = dir.join(CONFIG_FILE);
         if !config_file.is_file() {
             bail!(
@@ -292,7 +300,7 @@ impl Run {
         run_config.training.epochs = requested.training.epochs;
         run_config.training.backend = requested.training.backend;
         run_config.data.dir = requested.data.dir;
-        run_config.output.keep_last = requested.output.keep_last;
+        run_config.output = requested.output;
         run_config.output.dir = Some(dir.to_path_buf());
         let devices = Devices::select(run_config.training.backend, overrides.remote.as_deref())?;
         let data = open_data(&mut run_config, &config_file.display().to_string())?;
@@ -305,10 +313,12 @@ impl Run {
             damaged,
             None,
             lock,
+            mlflow,
         )
     }
 
-    /// Writes the resolved config and the device into the run folder and batches the data.
+    /// Writes the resolved config and the device into the run folder and batches the data. The
+    /// run holds the folder's lock, and the MLflow server it logs to.
     #[allow(clippy::too_many_arguments)]
     fn ready(
         config: RunConfig,
@@ -319,6 +329,7 @@ impl Run {
         damaged: Vec<Damaged>,
         moved_aside: Option<PathBuf>,
         lock: RunLock,
+        mlflow: Option<Client>,
     ) -> anyhow::Result<Self> {
         write_atomically(&dir.join(CONFIG_FILE), config.to_toml().as_bytes())?;
         let device = toml::to_string(&DeviceRecord {
@@ -349,6 +360,7 @@ impl Run {
             moved_aside,
             resumed,
             damaged,
+            mlflow,
             splits,
             _lock: lock,
         })
@@ -356,11 +368,12 @@ impl Run {
 
     /// Trains the remaining epochs, reporting progress to `observer`. After each, a checkpoint is
     /// written, `metrics.csv` and the model in the run folder are replaced atomically by their
-    /// new versions, and old checkpoints are pruned. Raising `stop` ends the run within a step
-    /// with [`TrainError::Interrupted`](crate::train::learner::TrainError::Interrupted), leaving the
+    /// new versions, the epoch is appended to the TensorBoard log, and old checkpoints are
+    /// pruned; then it goes to MLflow. Raising `stop` ends the run within a step with
+    /// [`TrainError::Interrupted`](crate::train::learner::TrainError::Interrupted), leaving the
     /// last complete epoch's files.
     pub fn train(
-        self,
+        mut self,
         stop: &AtomicBool,
         observer: &mut dyn Observer,
     ) -> anyhow::Result<RunSummary> {
@@ -384,17 +397,31 @@ impl Run {
         }
         let mut checkpoint_bytes = 0;
         let mut checkpoint_seconds = Vec::new();
-        let untrained = health::untrained_loss(&self.config, &self.splits.validation);
-        let mut observer = Watched {
-            inner: observer,
-            health: Health::new(&self.config, untrained, &history),
-            log: self.dir.join(WARNINGS_FILE),
+        let mut tensorboard = if self.config.output.tensorboard {
+            Some(TensorBoardLog::start(&self.dir, &self.config, &history)?)
+        } else {
+            None
         };
+        let mut mlflow = self.mlflow.take().and_then(|client| {
+            let name = run_name(&self.dir);
+            MlflowRun::start(client, &self.dir, &name, &self.config, &history)
+                .map_err(|error| observer.warning(&mlflow::unreachable_warning(&error)))
+                .ok()
+        });
+        let untrained = health::untrained_loss(&self.config, &self.splits.validation);
+        let mut health = Health::new(&self.config, untrained, &history);
+        let warnings_log = self.dir.join(WARNINGS_FILE);
         let end = learner.fit(
             &self.splits,
             self.config.training.epochs,
             stop,
-            &mut observer,
+            &mut AfterEpoch {
+                inner: &mut *observer,
+                after: |metrics: &EpochMetrics, shown: &mut dyn Observer| {
+                    health.watch(metrics, &warnings_log, shown);
+                    mlflow::send(&mut mlflow, metrics, shown);
+                },
+            },
             |learner, metrics| {
                 history.push(metrics.clone());
                 let started = Instant::now();
@@ -408,6 +435,9 @@ impl Run {
                 checkpoint_seconds.push(started.elapsed().as_secs_f64());
                 write_metrics(&self.dir, &history)?;
                 learner.model().save(&self.dir.join(MODEL_FILE))?;
+                if let Some(log) = &mut tensorboard {
+                    log.epoch(metrics)?;
+                }
                 checkpoint::prune(&self.dir, self.config.output.keep_last, &history)?;
                 let curves = [Curves {
                     label: run_name(&self.dir),
@@ -418,7 +448,19 @@ impl Run {
                 }
                 Ok(())
             },
-        )?;
+        );
+        if let Some(run) = mlflow {
+            let status = match &end {
+                Ok(_) => Status::Finished,
+                Err(TrainError::Interrupted { .. }) => Status::Killed,
+                Err(_) => Status::Failed,
+            };
+            let artifacts = [MODEL_FILE, CONFIG_FILE].map(|name| (name, self.dir.join(name)));
+            if let Err(error) = run.finish(status, &artifacts) {
+                observer.warning(&mlflow::unreachable_warning(&error));
+            }
+        }
+        let end = end?;
         Ok(RunSummary {
             history,
             dir: self.dir,

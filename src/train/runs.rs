@@ -144,6 +144,7 @@ mod tests {
                 test_correct: correct,
                 test_total: 100,
                 seconds: 1.0,
+                learning_rate: Some(0.1),
             })
             .collect()
     }

@@ -29,9 +29,11 @@ impl Digits {
     /// `digits subcommand`.
     pub fn new(subcommand: &str) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_digits"));
+        // A tracking server of the person running the tests receives none of their runs.
         command
             .arg(subcommand)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("MLFLOW_TRACKING_URI");
         Self { command }
     }
 
@@ -177,24 +179,51 @@ pub fn clean_error(output: &Output) -> String {
     stderr
 }
 
-/// Rows of a run's metrics.csv with the `seconds` column dropped.
-pub fn metrics_without_seconds(run: &Path) -> Vec<String> {
+/// The columns of metrics.csv, in order.
+pub const METRICS_COLUMNS: [&str; 6] = [
+    "epoch",
+    "train_loss",
+    "validation_accuracy",
+    "test_accuracy",
+    "seconds",
+    "learning_rate",
+];
+
+/// A run's metrics.csv, a row of fields per epoch, after checking the header.
+pub fn metrics_rows(run: &Path) -> Vec<Vec<String>> {
     let csv = std::fs::read_to_string(run.join("metrics.csv")).expect("metrics.csv exists");
     let mut lines = csv.lines();
-    assert_eq!(
-        lines.next(),
-        Some("epoch,train_loss,validation_accuracy,test_accuracy,seconds")
-    );
+    assert_eq!(lines.next(), Some(METRICS_COLUMNS.join(",").as_str()));
     lines
-        .map(|row| row.rsplit_once(',').expect("a csv row").0.to_string())
+        .map(|row| row.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+/// Rows of a run's metrics.csv with the `seconds` column dropped: what a resumed run and an
+/// uninterrupted one have in common.
+pub fn metrics_without_seconds(run: &Path) -> Vec<String> {
+    let seconds = METRICS_COLUMNS
+        .iter()
+        .position(|c| *c == "seconds")
+        .unwrap();
+    metrics_rows(run)
+        .into_iter()
+        .map(|mut row| {
+            row.remove(seconds);
+            row.join(",")
+        })
         .collect()
 }
 
 /// Test accuracies, one per epoch, from a run's metrics.csv.
 pub fn test_accuracies(run: &Path) -> Vec<f64> {
-    metrics_without_seconds(run)
+    let test = METRICS_COLUMNS
         .iter()
-        .map(|row| row.rsplit(',').next().unwrap().parse().unwrap())
+        .position(|c| *c == "test_accuracy")
+        .unwrap();
+    metrics_rows(run)
+        .iter()
+        .map(|row| row[test].parse().unwrap())
         .collect()
 }
 

@@ -28,6 +28,7 @@ mod predict;
 mod resume;
 mod runs;
 mod serve;
+mod tracking;
 mod train;
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +53,7 @@ fn main() -> std::process::ExitCode {
             resume::tests(),
             runs::tests(),
             serve::tests(),
+            tracking::tests(),
             train::tests(),
         ]
         .into_iter()

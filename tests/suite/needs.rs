@@ -19,9 +19,14 @@ pub const MNIST_ENV: &str = "DIGITS_MNIST_DIR";
 /// Real MNIST, found as `digits train` finds it, without downloading.
 pub const MNIST: Requirement = Requirement::provided_by_ci("MNIST", || found_mnist().map(drop));
 
-/// A Python with numpy, onnxruntime and safetensors (`tests/interop/requirements.txt`).
+/// A Python with numpy, onnxruntime, safetensors and tensorboard
+/// (`tests/interop/requirements.txt`).
 pub const INTEROP_PYTHON: Requirement =
     Requirement::provided_by_ci("interop Python", || found_interop_python().map(drop));
+
+/// A Python with MLflow, whose `mlflow server` the tracking tests start (CI makes its venv).
+pub const MLFLOW_PYTHON: Requirement =
+    Requirement::provided_by_ci("MLflow Python", || found_mlflow_python().map(drop));
 
 /// A Python with PyTorch, safetensors and numpy; never under CI (PyTorch's wheel is gigabytes).
 pub const TORCH_PYTHON: Requirement =
@@ -165,12 +170,20 @@ fn burn_cache_as_one_folder() -> PathBuf {
 /// The variable naming the Python that has onnxruntime, numpy and safetensors.
 pub const INTEROP_PYTHON_ENV: &str = "DIGITS_INTEROP_PYTHON";
 
+/// The variable naming a Python with MLflow.
+pub const MLFLOW_PYTHON_ENV: &str = "DIGITS_MLFLOW_PYTHON";
+
 /// The variable naming a Python with PyTorch.
 pub const TORCH_PYTHON_ENV: &str = "DIGITS_TORCH_PYTHON";
 
 /// The Python of [`INTEROP_PYTHON`], for tests that declare it.
 pub fn interop_python() -> &'static Path {
     found_interop_python().expect("a test that runs the interop Python declares INTEROP_PYTHON")
+}
+
+/// The Python of [`MLFLOW_PYTHON`], for tests that declare it.
+pub fn mlflow_python() -> &'static Path {
+    found_mlflow_python().expect("a test that runs MLflow declares MLFLOW_PYTHON")
 }
 
 /// The Python of [`TORCH_PYTHON`], for tests that declare it.
@@ -185,10 +198,31 @@ fn found_interop_python() -> Result<&'static Path, String> {
         .get_or_init(|| {
             let python = std::env::var_os(INTEROP_PYTHON_ENV)
                 .map_or_else(|| "python3".into(), PathBuf::from);
-            python_with(&python, &["numpy", "onnxruntime", "safetensors"]).map_err(|lacks| {
+            let modules = ["numpy", "onnxruntime", "safetensors", "tensorboard"];
+            python_with(&python, &modules).map_err(|lacks| {
                 format!(
                     "{} lacks {lacks}: make the venv of tests/interop/requirements.txt and set \
                      {INTEROP_PYTHON_ENV} (README, Development)",
+                    python.display()
+                )
+            })
+        })
+        .as_deref()
+        .map_err(Clone::clone)
+}
+
+/// `DIGITS_MLFLOW_PYTHON`, else `python3`, when it has MLflow.
+fn found_mlflow_python() -> Result<&'static Path, String> {
+    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let python =
+                std::env::var_os(MLFLOW_PYTHON_ENV).map_or_else(|| "python3".into(), PathBuf::from);
+            python_with(&python, &["mlflow"]).map_err(|_| {
+                format!(
+                    "{} lacks mlflow: python3 -m venv ~/.cache/digits-mlflow && \
+                     ~/.cache/digits-mlflow/bin/pip install mlflow, and set {MLFLOW_PYTHON_ENV} \
+                     (README, Development)",
                     python.display()
                 )
             })
