@@ -144,6 +144,7 @@ mod tests {
             test_total: 1000,
             seconds: 1.0,
             learning_rate: Some(0.1),
+            finished_at: None,
         }
     }
 

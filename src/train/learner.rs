@@ -344,6 +344,7 @@ impl Learner {
                 test_total: splits.test.len(),
                 seconds,
                 learning_rate: Some(pass.learning_rate),
+                finished_at: Some(crate::tracking::now()),
             };
             if self
                 .best

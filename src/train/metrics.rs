@@ -33,6 +33,11 @@ pub struct EpochMetrics {
     /// epoch). `None` in the checkpoints of runs made before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learning_rate: Option<f64>,
+    /// When the epoch was evaluated, in seconds since the Unix epoch: the time TensorBoard and
+    /// MLflow show it at, however often the run is resumed. `None` in the checkpoints of runs
+    /// made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<f64>,
 }
 
 impl EpochMetrics {
@@ -112,6 +117,7 @@ mod tests {
             test_total: 10_000,
             seconds: 3.0864,
             learning_rate: Some(0.5),
+            finished_at: Some(1.8e9),
         }
     }
 

@@ -120,10 +120,10 @@ impl MlflowRun {
         let Some(last) = epochs.last() else {
             return Ok(());
         };
-        let timestamp_ms = now_ms();
         let metrics: Vec<Metric> = epochs
             .iter()
             .flat_map(|m| {
+                let timestamp_ms = m.finished_at.map_or_else(now_ms, |at| (at * 1000.0) as u64);
                 let mut values = vec![
                     ("train_loss", m.train_loss),
                     ("validation_accuracy", m.validation_accuracy()),
@@ -131,7 +131,7 @@ impl MlflowRun {
                     ("seconds", m.seconds),
                 ];
                 values.extend(m.learning_rate.map(|lr| ("learning_rate", lr)));
-                values.into_iter().map(|(key, value)| Metric {
+                values.into_iter().map(move |(key, value)| Metric {
                     key: key.into(),
                     value,
                     timestamp_ms,

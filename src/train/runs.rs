@@ -145,6 +145,7 @@ mod tests {
                 test_total: 100,
                 seconds: 1.0,
                 learning_rate: Some(0.1),
+                finished_at: None,
             })
             .collect()
     }

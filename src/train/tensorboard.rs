@@ -6,7 +6,7 @@
 //! go in as text.
 //!
 //! Each time a run starts or resumes, its log is written afresh from the epochs of the
-//! checkpoint it starts from, into a new file that replaces the old ones. A resume from an
+//! checkpoint it starts from, each at the time it was evaluated, into a new file that replaces the old ones. A resume from an
 //! earlier checkpoint therefore leaves no trace of the rolled-back epochs on disk, and no
 //! epoch is ever in the log twice. A TensorBoard already open sees the new file's steps repeat
 //! and drops its old points from there, as it does for any restarted run.
@@ -69,7 +69,8 @@ impl TensorBoardLog {
         if let Some(lr) = m.learning_rate {
             scalars.push(("learning_rate", lr));
         }
-        self.writer.scalars(m.epoch as i64, now(), &scalars)
+        let wall_time = m.finished_at.unwrap_or_else(now);
+        self.writer.scalars(m.epoch as i64, wall_time, &scalars)
     }
 }
 

@@ -78,8 +78,9 @@ fn config_with(dir: &Path, extra: &str) -> PathBuf {
 
 /// TensorBoard's EventAccumulator, with its purge of repeated steps off, reads exactly the
 /// values of metrics.csv (as float32, TensorBoard's scalars), with one value per epoch, after a plain resume and after a resume
-/// that rolled back an epoch (its newest checkpoint damaged). The config and the network are
-/// there as text, and `[output] tensorboard = false` writes no log.
+/// that rolled back an epoch (its newest checkpoint damaged); the epochs kept keep their wall
+/// times. The config and the network are there as text, and `[output] tensorboard = false`
+/// writes no log.
 fn tensorboard_reads_metrics_csv_resumed_and_rolled_back() {
     let tmp = tempfile::tempdir().unwrap();
     let (run, _) = train_synthetic(tmp.path(), "run", &["--epochs", "2"]);
@@ -110,9 +111,16 @@ fn tensorboard_reads_metrics_csv_resumed_and_rolled_back() {
         "{network}"
     );
 
+    let wall_times = |found: &Value| -> Vec<String> {
+        serde_json::from_value(found["wall_times"]["train_loss"].clone()).unwrap()
+    };
+    let before = wall_times(&found);
+
     Digits::resume(&run).args(["--epochs", "3"]).succeeds();
-    read();
+    let found = read();
     assert_eq!(metrics_rows(&run).len(), 3);
+    // The log is written afresh, but each epoch keeps the time it was evaluated at.
+    assert_eq!(wall_times(&found)[..2], before[..]);
 
     let model = run.join("checkpoints/epoch-0003/model.bpk");
     let mut bytes = std::fs::read(&model).unwrap();
