@@ -486,12 +486,7 @@ mod remote {
 
     /// Nobody listening: one line within a few seconds, not Burn's 16 s of retries.
     pub fn nobody_listening_is_a_quick_error() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("ws://127.0.0.1:{port}");
+        let url = format!("ws://127.0.0.1:{}", free_port());
         let started = Instant::now();
         let train = Digits::new("train")
             .config("configs/smoke.toml")

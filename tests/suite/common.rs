@@ -7,7 +7,8 @@
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub use crate::harness::Test;
 pub(crate) use crate::harness::{note, test};
@@ -319,6 +320,44 @@ pub fn train_synthetic(dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Outp
         .output();
     succeeded(&output);
     (run, output)
+}
+
+/// A port of 127.0.0.1 that nothing listens on (it was free a moment ago).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
+}
+
+/// Sends `signal` (`INT` for Ctrl-C, `TERM`, ...) to the process `pid`.
+pub fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -s {signal} {pid}");
+}
+
+/// Starts `digits`, pausing `pause_ms` in the middle of each checkpoint it writes, with its
+/// stderr piped.
+pub fn spawn_pausing(digits: Digits, pause_ms: u64) -> Child {
+    digits
+        .env("DIGITS_CHECKPOINT_PAUSE_MS", pause_ms.to_string())
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `found` holds, failing after 60 s.
+pub fn wait_for(what: &str, mut found: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !found() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Runs `train` until it has printed its first epoch's line (the epoch's files are on disk by

@@ -4,7 +4,7 @@
 use crate::common::*;
 use digits::train::checkpoint::Checkpoint;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub fn tests() -> Vec<Test> {
@@ -64,26 +64,6 @@ impl Synthetic {
     /// `digits train` of a new run into `run`.
     fn train(&self, run: &Path) -> Digits {
         Digits::train(&self.config, &self.data, run)
-    }
-}
-
-/// Starts `digits`, pausing `pause_ms` in the middle of each checkpoint it writes.
-fn spawn(digits: Digits, pause_ms: u64) -> Child {
-    digits
-        .env("DIGITS_CHECKPOINT_PAUSE_MS", pause_ms.to_string())
-        .command()
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits until `found` holds, failing after 60 s.
-fn wait_for(what: &str, mut found: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !found() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -190,7 +170,7 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
 
     let run = s.run("killed");
     // 1: during the first checkpoint.
-    let mut child = spawn(s.train(&run), 300);
+    let mut child = spawn_pausing(s.train(&run), 300);
     wait_for("a half-written checkpoint", || half_written(&run));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -200,13 +180,13 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
             .all(|n| n.contains(".partial-"))
     );
     // 2: during a later checkpoint, with complete ones beside it.
-    let mut child = spawn(Digits::resume(&run), 300);
+    let mut child = spawn_pausing(Digits::resume(&run), 300);
     wait_for("epoch 3", || run.join("checkpoints/epoch-0003").is_dir());
     wait_for("a half-written checkpoint", || half_written(&run));
     child.kill().unwrap();
     child.wait().unwrap();
     // 3: anywhere.
-    let mut child = spawn(Digits::resume(&run), 30);
+    let mut child = spawn_pausing(Digits::resume(&run), 30);
     std::thread::sleep(Duration::from_millis(250));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -224,14 +204,10 @@ fn ctrl_c_keeps_the_last_checkpoint_and_says_how_to_resume() {
     s.train(&whole).succeeds();
 
     let run = s.run("interrupted");
-    let child = spawn(s.train(&run), 100);
+    let child = spawn_pausing(s.train(&run), 100);
     wait_for("epoch 2", || run.join("checkpoints/epoch-0002").is_dir());
     let signalled = Instant::now();
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(child.id(), "INT");
     let output = child.wait_with_output().unwrap();
     assert!(
         signalled.elapsed() < Duration::from_secs(5),
@@ -420,7 +396,7 @@ fn export_reads_back_with_an_independent_reader() {
 fn a_run_in_use_is_refused_until_its_process_ends() {
     let s = Synthetic::new();
     let run = s.run("busy");
-    let mut child = spawn(s.train(&run), 300);
+    let mut child = spawn_pausing(s.train(&run), 300);
     wait_for("epoch 1", || run.join("checkpoints/epoch-0001").is_dir());
     let stderr = Digits::resume(&run).fails();
     assert!(
@@ -441,13 +417,9 @@ fn a_run_in_use_is_refused_until_its_process_ends() {
 fn sigterm_keeps_the_last_checkpoint_too() {
     let s = Synthetic::new();
     let run = s.run("terminated");
-    let child = spawn(s.train(&run), 100);
+    let child = spawn_pausing(s.train(&run), 100);
     wait_for("epoch 2", || run.join("checkpoints/epoch-0002").is_dir());
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(child.id(), "TERM");
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130));
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -120,11 +120,7 @@ impl Server {
 
     /// Sends Ctrl-C (SIGINT) and waits: the exit status and what it printed after starting.
     pub fn interrupt(mut self) -> (ExitStatus, Vec<String>) {
-        let sent = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        signal(self.child.id(), "INT");
         let status = self.child.wait().unwrap();
         let rest = self.rest_of_stdout.take().unwrap().join().unwrap();
         (status, rest)

@@ -1,9 +1,9 @@
 //! Runs as TensorBoard and MLflow see them: the event files read by TensorBoard's own reader,
 //! and a real `mlflow server` receiving a run, read back through MLflow's client.
 
-use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -156,11 +156,7 @@ struct MlflowServer {
 impl MlflowServer {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let store = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let child = Command::new(mlflow_python())
@@ -234,8 +230,6 @@ impl Drop for MlflowServer {
     }
 }
 
-use std::os::unix::process::CommandExt;
-
 /// The run id noted in the run folder.
 fn noted_run_id(run: &Path) -> String {
     let noted: toml::Table =
@@ -257,24 +251,10 @@ fn mlflow_receives_a_run_killed_and_resumed() {
         "\n[output]\nmlflow_experiment = \"digits tests\"\n",
     );
     let run = tmp.path().join("killed-and-resumed");
-    let child = Digits::train(&config, &data, &run)
-        .env("MLFLOW_TRACKING_URI", &server.uri)
-        .env("DIGITS_CHECKPOINT_PAUSE_MS", "100")
-        .command()
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !run.join("checkpoints/epoch-0002").is_dir() {
-        assert!(Instant::now() < deadline, "no second epoch");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    let train = Digits::train(&config, &data, &run).env("MLFLOW_TRACKING_URI", &server.uri);
+    let child = spawn_pausing(train, 100);
+    wait_for("epoch 2", || run.join("checkpoints/epoch-0002").is_dir());
+    signal(child.id(), "INT");
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
@@ -322,12 +302,7 @@ fn mlflow_receives_a_run_killed_and_resumed() {
 /// every file; a `file:` store is refused before anything is made, in a line that says why.
 fn a_dead_tracking_server_is_a_warning_and_a_file_store_an_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let uri = format!("http://127.0.0.1:{port}");
+    let uri = format!("http://127.0.0.1:{}", free_port());
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 600, 200, false);
     let config = synthetic_config(tmp.path());
