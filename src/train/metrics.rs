@@ -51,6 +51,19 @@ impl EpochMetrics {
         self.test_correct as f64 / self.test_total as f64
     }
 
+    /// The epoch's values under `metrics.csv`'s column names, but the epoch itself: what
+    /// TensorBoard and MLflow receive. The learning rate is left out where it is unknown.
+    pub fn scalars(&self) -> Vec<(&'static str, f64)> {
+        let mut scalars = vec![
+            ("train_loss", self.train_loss),
+            ("validation_accuracy", self.validation_accuracy()),
+            ("test_accuracy", self.test_accuracy()),
+            ("seconds", self.seconds),
+        ];
+        scalars.extend(self.learning_rate.map(|lr| ("learning_rate", lr)));
+        scalars
+    }
+
     /// The row of `metrics.csv`, in [`CSV_HEADER`]'s order.
     pub fn csv_row(&self) -> String {
         format!(
@@ -134,6 +147,13 @@ mod tests {
             ..m
         };
         assert_eq!(older.csv_row(), "12,0.0213,0.9561,0.9512,3.0864,");
+        // TensorBoard and MLflow get metrics.csv's columns, under their names.
+        let names: Vec<&str> = m.scalars().iter().map(|(name, _)| *name).collect();
+        assert_eq!(
+            Some(names.join(",").as_str()),
+            CSV_HEADER.strip_prefix("epoch,")
+        );
+        assert_eq!(older.scalars().len(), 4);
     }
 
     #[test]

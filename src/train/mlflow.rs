@@ -110,11 +110,6 @@ impl MlflowRun {
         Ok(run)
     }
 
-    /// The server, for warnings.
-    pub fn uri(&self) -> &str {
-        self.client.uri()
-    }
-
     /// Sends epochs' metrics, each at its epoch's step.
     pub fn epochs(&mut self, epochs: &[EpochMetrics]) -> anyhow::Result<()> {
         let Some(last) = epochs.last() else {
@@ -124,14 +119,7 @@ impl MlflowRun {
             .iter()
             .flat_map(|m| {
                 let timestamp_ms = m.finished_at.map_or_else(now_ms, |at| (at * 1000.0) as u64);
-                let mut values = vec![
-                    ("train_loss", m.train_loss),
-                    ("validation_accuracy", m.validation_accuracy()),
-                    ("test_accuracy", m.test_accuracy()),
-                    ("seconds", m.seconds),
-                ];
-                values.extend(m.learning_rate.map(|lr| ("learning_rate", lr)));
-                values.into_iter().map(move |(key, value)| Metric {
+                m.scalars().into_iter().map(move |(key, value)| Metric {
                     key: key.into(),
                     value,
                     timestamp_ms,

@@ -60,17 +60,8 @@ impl TensorBoardLog {
 
     /// Appends an epoch's scalars, at the epoch's number.
     pub fn epoch(&mut self, m: &EpochMetrics) -> anyhow::Result<()> {
-        let mut scalars = vec![
-            ("train_loss", m.train_loss),
-            ("validation_accuracy", m.validation_accuracy()),
-            ("test_accuracy", m.test_accuracy()),
-            ("seconds", m.seconds),
-        ];
-        if let Some(lr) = m.learning_rate {
-            scalars.push(("learning_rate", lr));
-        }
         let wall_time = m.finished_at.unwrap_or_else(now);
-        self.writer.scalars(m.epoch as i64, wall_time, &scalars)
+        self.writer.scalars(m.epoch as i64, wall_time, &m.scalars())
     }
 }
 
