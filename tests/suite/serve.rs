@@ -657,9 +657,9 @@ fn bad_requests_get_a_4xx_and_the_server_keeps_answering() {
     let model = trained_two_layer_net(tmp.path());
     // mimalloc hands freed pages back to the system 10 ms after they are freed, by default, and
     // does it from a later call into the allocator: so, with no leak, the RSS read between
-    // rounds swung from 100 to 174 MiB from run to run. With no delay it stays within a few MiB
-    // of what the server holds (84 to 96 MiB in ten runs), and a leak of 256 KiB for each body
-    // over the limit (about 20 MiB a round) fails both checks below.
+    // rounds swung from 98 to 170 MiB from run to run. With no delay it stays within a few MiB
+    // of what the server holds (82 to 94 MiB in eight runs), and a leak of 256 KiB for each
+    // body over the limit (about 22 MiB a round) fails the checks below.
     let server = Server::spawn(
         Digits::new("serve")
             .args(["--addr", "127.0.0.1:0"])
