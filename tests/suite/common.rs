@@ -190,6 +190,11 @@ pub const METRICS_COLUMNS: [&str; 6] = [
     "learning_rate",
 ];
 
+/// Where metrics.csv's column `name` is in a row.
+fn metrics_column(name: &str) -> usize {
+    METRICS_COLUMNS.iter().position(|c| *c == name).unwrap()
+}
+
 /// A run's metrics.csv, a row of fields per epoch, after checking the header.
 pub fn metrics_rows(run: &Path) -> Vec<Vec<String>> {
     let csv = std::fs::read_to_string(run.join("metrics.csv")).expect("metrics.csv exists");
@@ -203,10 +208,7 @@ pub fn metrics_rows(run: &Path) -> Vec<Vec<String>> {
 /// Rows of a run's metrics.csv with the `seconds` column dropped: what a resumed run and an
 /// uninterrupted one have in common.
 pub fn metrics_without_seconds(run: &Path) -> Vec<String> {
-    let seconds = METRICS_COLUMNS
-        .iter()
-        .position(|c| *c == "seconds")
-        .unwrap();
+    let seconds = metrics_column("seconds");
     metrics_rows(run)
         .into_iter()
         .map(|mut row| {
@@ -218,10 +220,7 @@ pub fn metrics_without_seconds(run: &Path) -> Vec<String> {
 
 /// Test accuracies, one per epoch, from a run's metrics.csv.
 pub fn test_accuracies(run: &Path) -> Vec<f64> {
-    let test = METRICS_COLUMNS
-        .iter()
-        .position(|c| *c == "test_accuracy")
-        .unwrap();
+    let test = metrics_column("test_accuracy");
     metrics_rows(run)
         .iter()
         .map(|row| row[test].parse().unwrap())
